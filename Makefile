@@ -1,0 +1,53 @@
+# Thin entry points; the work is done by the scripts they call.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BASE_STAMP := $(VENV)/.base-installed
+DEV_STAMP := $(VENV)/.dev-installed
+
+.PHONY: up down test test-faults bench lint fmt logs status lock
+
+## up: start the whole stack in the background (Docker Compose if an engine answers, else native)
+up: $(BASE_STAMP)
+	@deploy/up
+
+## down: stop everything `make up` started
+down:
+	@deploy/down
+
+## test: the full test suite against real PostgreSQL, RabbitMQ, nginx, gunicorn and workers
+test: $(DEV_STAMP)
+	@tests/run
+
+## bench: benchmarks against the real stack; writes bench/results/
+bench: $(DEV_STAMP)
+	@bench/run
+
+lint: $(DEV_STAMP)
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+fmt: $(DEV_STAMP)
+	$(VENV)/bin/ruff format src tests bench
+	$(VENV)/bin/ruff check --fix src tests bench
+
+## logs: follow the native runner's logs
+logs:
+	@tail -n 50 -F .run/log/*.log
+
+status:
+	@deploy/bin/healthcheck
+
+## lock: re-resolve requirements/*.in into the hashed lock files
+lock: $(DEV_STAMP)
+	cd requirements && ../$(VENV)/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links -o base.lock base.in
+	cd requirements && ../$(VENV)/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links -o dev.lock dev.in
+
+$(BASE_STAMP): requirements/base.lock
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check --require-hashes -r requirements/base.lock
+	@touch $@
+
+$(DEV_STAMP): requirements/dev.lock $(BASE_STAMP)
+	$(VENV)/bin/pip install -q --disable-pip-version-check --require-hashes -r requirements/base.lock -r requirements/dev.lock
+	@touch $@

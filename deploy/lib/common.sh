@@ -1,0 +1,38 @@
+# Sourced by every deploy/ script: locates the project, loads .env, activates the venv.
+# Real environment variables win over .env, as in the Django settings.
+
+APP_ROOT=${APP_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+export APP_ROOT
+ENV_FILE=${ENV_FILE:-$APP_ROOT/.env}
+export ENV_FILE
+
+die() { printf '%s: error: %s\n' "$(basename "$0")" "$*" >&2; exit "${DIE_STATUS:-1}"; }
+say() { printf '==> %s\n' "$*" >&2; }
+
+# KEY=value lines; a variable already set in the environment keeps its value.
+load_env_file() {
+  local file=$1 line key value
+  [ -f "$file" ] || return 0
+  while IFS= read -r line || [ -n "$line" ]; do
+    case "$line" in '' | '#'*) continue ;; esac
+    key=${line%%=*}
+    value=${line#*=}
+    [[ $key =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || continue
+    value=${value%\"}; value=${value#\"}; value=${value%\'}; value=${value#\'}
+    [ -n "${!key+set}" ] || export "$key=$value"
+  done <"$file"
+}
+load_env_file "$ENV_FILE"
+
+# The virtual environment built from requirements/*.lock (.venv here, /opt/venv in the image).
+VENV_DIR=${VENV_DIR:-$APP_ROOT/.venv}
+if [ -x "$VENV_DIR/bin/python" ]; then
+  export PATH="$VENV_DIR/bin:$PATH"
+fi
+export PYTHONPATH="$APP_ROOT/src${PYTHONPATH:+:$PYTHONPATH}"
+export DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-config.settings}
+export PYTHONUNBUFFERED=1
+
+# Runtime state of the native runner: logs, sockets, pids, rendered configs.
+RUN_DIR=${RUN_DIR:-$APP_ROOT/.run}
+export RUN_DIR

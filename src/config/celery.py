@@ -1,0 +1,30 @@
+"""The Celery app, set up as the Celery docs describe for Django."""
+
+import logging.handlers
+import os
+
+from celery import Celery
+from celery.signals import after_setup_logger, after_setup_task_logger
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("config")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+# "django-db" stays the result backend; this subclass also retries PostgreSQL restarts.
+app.loader.override_backends["django-db"] = "config.result_backend:RetryingDatabaseBackend"
+app.autodiscover_tasks()
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def also_log_to_file(logger, format, **kwargs):
+    """CELERY_LOG_FILE: logs go to this file as well as to the process output.
+
+    WatchedFileHandler reopens the file after logrotate moves it, which is safe with
+    the prefork pool's many writers (a rotating handler in each process is not).
+    """
+    path = os.environ.get("CELERY_LOG_FILE")
+    if path:
+        handler = logging.handlers.WatchedFileHandler(path)
+        handler.setFormatter(logging.Formatter(format))
+        logger.addHandler(handler)

@@ -1,0 +1,18 @@
+"""django-celery-results' database backend, made to survive a PostgreSQL restart.
+
+Upstream retries only InterfaceError ("connection already closed"). While PostgreSQL
+restarts, writes fail with OperationalError ("connection refused", "terminating connection")
+instead, and the result of a task that already ran would be dropped. Closing the broken
+connection lets the retry loop (result_backend_always_retry) reconnect with backoff.
+"""
+
+from django.db import InterfaceError, OperationalError, connection
+from django_celery_results.backends.database import DatabaseBackend
+
+
+class RetryingDatabaseBackend(DatabaseBackend):
+    def exception_safe_to_retry(self, exc):
+        if isinstance(exc, (InterfaceError, OperationalError)):
+            connection.close()
+            return True
+        return super().exception_safe_to_retry(exc)

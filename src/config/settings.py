@@ -1,0 +1,191 @@
+"""Django settings, read from the environment only (see .env.example for every knob)."""
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+from kombu import Queue
+
+from . import env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+REPO_DIR = BASE_DIR.parent
+
+# --- Core -------------------------------------------------------------------------------
+SECRET_KEY = env.required("DJANGO_SECRET_KEY")
+DEBUG = env.boolean("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env.words("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_celery_results",
+    "workflow",
+    "signups",
+    "ops",
+]
+
+MIDDLEWARE = [
+    "ops.middleware.ProxyClientAddressMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------------------
+DATABASES = {
+    "default": dj_database_url.parse(
+        env.required("DATABASE_URL"),
+        # Persistent connections: web and worker processes reuse one connection for many
+        # requests/tasks; health checks drop a connection that died (e.g. a PostgreSQL restart).
+        conn_max_age=env.integer("DB_CONN_MAX_AGE", 600),
+        conn_health_checks=True,
+    )
+}
+DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.integer("DB_CONNECT_TIMEOUT", 5)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- HTTP security (served behind nginx) ------------------------------------------------
+# nginx overwrites X-Forwarded-Proto, so Django may trust it to know the client's scheme.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# DJANGO_HTTPS says whether clients reach the site over TLS (terminated at nginx or before).
+HTTPS = env.boolean("DJANGO_HTTPS", True)
+SECURE_SSL_REDIRECT = HTTPS
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = env.integer("DJANGO_HSTS_SECONDS", 31536000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = HTTPS
+# Health probes come from load balancers and monitors over plain HTTP on the inside.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+CSRF_TRUSTED_ORIGINS = env.words("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+# Bodies larger than this are refused by Django too, not only by nginx.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.integer("DJANGO_MAX_BODY_BYTES", 1024 * 1024)
+
+# --- Static files (collected by deploy/bin/migrate, served by nginx) ----------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = env.string("DJANGO_STATIC_ROOT", str(REPO_DIR / ".run" / "static"))
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- E-mail: console by default, SMTP in production -------------------------------------
+EMAIL_BACKEND = env.string("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env.string("EMAIL_HOST", "localhost")
+EMAIL_PORT = env.integer("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env.string("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env.string("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env.boolean("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env.integer("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env.string("DEFAULT_FROM_EMAIL", "noreply@localhost")
+
+# --- Logging: one line per event on stderr; files and rotation are the supervisor's job --
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.string("LOG_LEVEL", "INFO")},
+}
+
+# --- Celery (read by config/celery.py through the CELERY_ namespace) ----------------------
+CELERY_BROKER_URL = env.required("CELERY_BROKER_URL")
+if urlsplit(CELERY_BROKER_URL).scheme not in {"amqp", "amqps", "pyamqp"}:
+    raise env.ConfigError("CELERY_BROKER_URL must be an amqp:// URL to RabbitMQ")
+CELERY_RESULT_BACKEND = "django-db"
+# JSON only: a worker that accepted pickle would run code sent by anyone who can publish.
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TIMEZONE = TIME_ZONE
+
+# Delivery. Ack after the task ran, so a crash mid-task redelivers it instead of losing it.
+CELERY_TASK_ACKS_LATE = True
+# ...and a child killed by the OOM killer or SIGKILL requeues its task instead of failing it.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# With late acks each prefetched message waits behind a long task; 1 keeps work flowing
+# to idle workers (https://docs.celeryq.dev/en/stable/userguide/optimizing.html#prefetch-limits).
+CELERY_WORKER_PREFETCH_MULTIPLIER = env.integer("CELERY_WORKER_PREFETCH_MULTIPLIER", 1)
+CELERY_WORKER_CONCURRENCY = env.integer("CELERY_WORKER_CONCURRENCY", 4)
+# Publisher confirms: delay() returns only once RabbitMQ has taken the message, so a 202
+# is only sent for a task the broker holds.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "confirm_publish": env.boolean("CELERY_CONFIRM_PUBLISH", True),
+    "confirm_timeout": 5,
+}
+# Durable classic queue with persistent messages: on one RabbitMQ node quorum queues add
+# fsync cost without adding a replica, and Celery's countdown retries need classic queues
+# or native delayed delivery (README: "Queue type"). CELERY_QUEUE_TYPE=quorum switches.
+CELERY_QUEUE_TYPE = env.string("CELERY_QUEUE_TYPE", "classic")
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = [
+    Queue("celery", durable=True, queue_arguments={"x-queue-type": CELERY_QUEUE_TYPE}),
+]
+CELERY_TASK_DEFAULT_DELIVERY_MODE = "persistent"
+# A web request waits at most ~2 connection timeouts for RabbitMQ, then answers 503.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
+# Keep retrying the broker at start-up (containers start in any order) and after loss.
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_CONNECTION_TIMEOUT = env.integer("CELERY_BROKER_CONNECTION_TIMEOUT", 2)
+# AMQP heartbeats detect a dead broker connection (half-open TCP) within ~2 intervals.
+CELERY_BROKER_HEARTBEAT = 30
+# On connection loss the unacked (late-ack) messages go back to the queue; cancelling the
+# running copies avoids running a task twice at once when it is redelivered elsewhere.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# Time limits: the longest seed task sleeps 30 s; a stuck task is stopped, not left forever.
+CELERY_TASK_SOFT_TIME_LIMIT = env.integer("CELERY_TASK_SOFT_TIME_LIMIT", 60)
+CELERY_TASK_TIME_LIMIT = env.integer("CELERY_TASK_TIME_LIMIT", 90)
+
+# Results in PostgreSQL (django-celery-results), expired after a week by the beat cleanup.
+CELERY_RESULT_EXPIRES = env.integer("CELERY_RESULT_EXPIRES_SECONDS", 7 * 24 * 3600)
+# Retry result writes when PostgreSQL drops out (restart, failover) instead of losing them.
+CELERY_RESULT_BACKEND_ALWAYS_RETRY = True
+CELERY_RESULT_BACKEND_MAX_RETRIES = 20
+CELERY_RESULT_BACKEND_BASE_SLEEP_BETWEEN_RETRIES_MS = 100
+CELERY_RESULT_BACKEND_MAX_SLEEP_BETWEEN_RETRIES_MS = 5000
+# Celery's Django fixup closes the worker's DB connection after every task unless this is
+# set; reopening it costs a TCP + auth round trip per task (bench/: ~3.5x fewer tasks/s).
+CELERY_DB_REUSE_MAX = env.integer("CELERY_DB_REUSE_MAX", 1000)
+
+CELERY_WORKER_SEND_TASK_EVENTS = True  # Flower shows tasks live
+CELERY_TASK_SEND_SENT_EVENT = True
+CELERY_BEAT_SCHEDULE = {
+    # Delete results older than CELERY_RESULT_EXPIRES (django-db cannot expire by itself).
+    "cleanup-expired-results": {"task": "celery.backend_cleanup", "schedule": 3600.0},
+    # Proves beat and a worker are alive end to end; deploy/bin/healthcheck reads it.
+    # Re-enqueues welcome e-mails whose signup committed while RabbitMQ was unreachable.
+    "overdue-welcome-emails": {"task": "signups.tasks.enqueue_overdue_welcome_emails", "schedule": 300.0},
+    "beat-heartbeat": {"task": "ops.tasks.record_beat_heartbeat", "schedule": 30.0},
+}

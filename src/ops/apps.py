@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class OpsConfig(AppConfig):
+    name = "ops"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from . import beat_lock  # noqa: F401  (connects the beat_init signal)

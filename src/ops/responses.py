@@ -1,0 +1,45 @@
+"""JSON answers shared by the API views: errors, method checks, and safe enqueueing."""
+
+import functools
+import logging
+
+from amqp.exceptions import AMQPError
+from django.http import JsonResponse
+from kombu.exceptions import OperationalError as BrokerError
+
+log = logging.getLogger(__name__)
+
+# What a publish raises when RabbitMQ is down, refuses the message or does not confirm it.
+PUBLISH_ERRORS = (BrokerError, AMQPError, ConnectionError, TimeoutError, OSError)
+
+
+def json_error(status: int, message: str, **headers) -> JsonResponse:
+    response = JsonResponse({"error": message}, status=status)
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    return response
+
+
+def json_only_methods(*methods):
+    """Like require_http_methods, but the 405 answer is JSON, as the rest of the API."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if request.method not in methods:
+                return json_error(405, f"method {request.method} not allowed", Allow=", ".join(methods))
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def enqueue_or_503(publish) -> JsonResponse:
+    """Publish a task; 202 only once RabbitMQ confirmed it, a clear 503 when it could not."""
+    try:
+        result = publish()
+    except PUBLISH_ERRORS as error:
+        log.warning("task not accepted, broker unavailable: %s", type(error).__name__)
+        return json_error(503, "task queue unavailable, nothing was enqueued; retry later", Retry_After="5")
+    return JsonResponse({"task_id": result.id}, status=202)

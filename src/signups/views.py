@@ -1,0 +1,35 @@
+import json
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from ops.responses import PUBLISH_ERRORS, json_error, json_only_methods
+
+from . import services
+
+
+@csrf_exempt  # a JSON/form API like POST /tasks/
+@json_only_methods("POST")
+def create_signup(request):
+    if request.content_type == "application/json":
+        try:
+            body = json.loads(request.body or b"")
+        except (ValueError, UnicodeDecodeError):
+            return json_error(400, "body is not valid JSON")
+        email = body.get("email") if isinstance(body, dict) else None
+    else:
+        email = request.POST.get("email")
+    if not isinstance(email, str):
+        return json_error(400, "missing field: email")
+    try:
+        validate_email(email)
+    except ValidationError:
+        return json_error(400, "email is not a valid address")
+    try:
+        signup = services.create_signup(email)
+    except PUBLISH_ERRORS:
+        # The row is committed; the periodic sweep sends the e-mail once RabbitMQ is back.
+        return JsonResponse({"email_queued": False}, status=201)
+    return JsonResponse({"signup_id": signup.pk, "email_queued": True}, status=201)

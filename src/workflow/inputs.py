@@ -1,0 +1,48 @@
+"""Parsing and validation of the task API's input, kept apart from the views."""
+
+import json
+import uuid
+
+from .tasks import TASK_TYPES
+
+
+class BadRequest(ValueError):
+    """Input the API refuses; the message is safe to show to the client."""
+
+
+def task_type_from(request) -> int:
+    """The task type from a JSON body ({"type": 1}) or a form body (type=1)."""
+    if request.content_type == "application/json":
+        try:
+            body = json.loads(request.body or b"")
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest("body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise BadRequest('JSON body must be an object such as {"type": 1}')
+        raw = body.get("type")
+    else:
+        raw = request.POST.get("type")
+    if raw is None:
+        raise BadRequest("missing field: type")
+    return _checked_type(raw)
+
+
+def _checked_type(raw) -> int:
+    # bool is an int subclass in Python; {"type": true} is not a task type.
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+        raise BadRequest("type must be an integer")
+    if isinstance(raw, str):
+        text = raw.strip()
+        if not (text.isascii() and text.lstrip("-").isdigit()) or len(text) > 3:
+            raise BadRequest("type must be an integer")
+        raw = int(text)
+    if raw not in TASK_TYPES:
+        raise BadRequest(f"type must be between {TASK_TYPES.start} and {TASK_TYPES.stop - 1}")
+    return raw
+
+
+def checked_task_id(task_id: str) -> str:
+    try:
+        return str(uuid.UUID(task_id))
+    except ValueError:
+        raise BadRequest("task id must be a UUID") from None
