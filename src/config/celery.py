@@ -10,8 +10,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("config")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-# "django-db" stays the result backend; this subclass also retries PostgreSQL restarts.
-app.loader.override_backends["django-db"] = "config.result_backend:RetryingDatabaseBackend"
+# result_backend stays "django-db"; this subclass of its backend class also retries
+# through PostgreSQL restarts. (A loader alias would lose to the package's entry point.)
+app.backend_cls = "config.result_backend:RetryingDatabaseBackend"
 app.autodiscover_tasks()
 
 

@@ -1,0 +1,124 @@
+"""Drives the test stack through the project's own scripts (deploy/native/up and down)."""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_until(predicate, timeout, interval=0.2, message="condition"):
+    """Poll predicate() until it returns a truthy value; fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+@dataclass
+class Stack:
+    http_port: int
+    run_dir: Path
+    flower_user: str
+    flower_password: str
+
+    @classmethod
+    def from_environment(cls):
+        return cls(
+            http_port=int(os.environ["HTTP_PORT"]),
+            run_dir=Path(os.environ["RUN_DIR"]),
+            flower_user=os.environ["FLOWER_USER"],
+            flower_password=os.environ["FLOWER_PASSWORD"],
+        )
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def flower_auth(self):
+        return (self.flower_user, self.flower_password)
+
+    def script(self, *args, timeout=300, check=True):
+        result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"{' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def up(self):
+        return self.script("deploy/native/up")
+
+    def down(self):
+        self.pids_at_down = self.all_pids()
+        return self.script("deploy/native/down", timeout=240)
+
+    def supervisorctl(self, *args, check=True):
+        return self.script("supervisorctl", "-c", "deploy/native/supervisord.conf", *args, check=check)
+
+    def pid(self, program):
+        return int(self.supervisorctl("pid", program).stdout.strip())
+
+    def all_pids(self):
+        pids = [int(Path(self.run_dir, "supervisord.pid").read_text())]
+        out = subprocess.run(["pgrep", "-s", str(os.getsid(pids[0]))], capture_output=True, text=True).stdout
+        return sorted(set(pids + [int(p) for p in out.split()]))
+
+    def kill(self, program, sig=signal.SIGKILL):
+        os.kill(self.pid(program), sig)
+
+    def wait_running(self, program, timeout=60):
+        wait_until(
+            lambda: "RUNNING" in self.supervisorctl("status", program, check=False).stdout, timeout, 0.5, program
+        )
+
+    def get(self, path, **kwargs):
+        return requests.get(self.url + path, timeout=10, **kwargs)
+
+    def post(self, path, **kwargs):
+        return requests.post(self.url + path, timeout=10, **kwargs)
+
+    def submit(self, task_type=0):
+        response = self.post("/tasks/", json={"type": task_type})
+        assert response.status_code == 202, response.text
+        return response.json()["task_id"]
+
+    def status(self, task_id):
+        return self.get(f"/tasks/{task_id}/").json()
+
+    def wait_final(self, task_id, timeout=60):
+        def final():
+            body = self.status(task_id)
+            return body if body["task_status"] in {"SUCCESS", "FAILURE"} else None
+
+        return wait_until(final, timeout, 0.3, f"task {task_id} to finish")
+
+    def healthcheck(self, *args):
+        return self.script("deploy/bin/healthcheck", *args, check=False, timeout=60)
+
+    def port_open(self, port):
+        with socket.socket() as sock:
+            sock.settimeout(0.5)
+            return sock.connect_ex(("127.0.0.1", port)) == 0
+
+    def assert_fully_stopped(self):
+        alive = [pid for pid in self.pids_at_down if _alive(pid)]
+        assert not alive, f"processes of the stack still running after make down: {alive}"
+        assert not self.port_open(self.http_port), "nginx still listens after make down"
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]

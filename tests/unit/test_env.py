@@ -1,0 +1,83 @@
+"""Configuration from the environment: required values, placeholders, types."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from config import env
+from tests.support.stack import ROOT
+
+
+def test_required_refuses_a_missing_value(monkeypatch, capsys):
+    monkeypatch.delenv("SOME_SECRET", raising=False)
+    with pytest.raises(env.ConfigError) as error:
+        env.required("SOME_SECRET")
+    assert error.value.code == env.EX_CONFIG
+    assert "SOME_SECRET is not set" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["change-me-django-secret-key", "postgres://app:change-me-db-password@127.0.0.1/app"])
+def test_required_refuses_placeholders(monkeypatch, value):
+    monkeypatch.setenv("SOME_SECRET", value)
+    with pytest.raises(env.ConfigError):
+        env.required("SOME_SECRET")
+
+
+def test_empty_value_means_default(monkeypatch):
+    monkeypatch.setenv("SOME_SETTING", "")
+    assert env.string("SOME_SETTING", "fallback") == "fallback"
+    assert env.integer("SOME_SETTING", 7) == 7
+    assert env.boolean("SOME_SETTING", True) is True
+
+
+@pytest.mark.parametrize("raw,expected", [("true", True), ("0", False), ("Yes", True), ("off", False)])
+def test_boolean_words(monkeypatch, raw, expected):
+    monkeypatch.setenv("SOME_FLAG", raw)
+    assert env.boolean("SOME_FLAG", not expected) is expected
+
+
+def test_garbage_boolean_and_integer_are_refused(monkeypatch):
+    monkeypatch.setenv("SOME_FLAG", "maybe")
+    with pytest.raises(env.ConfigError):
+        env.boolean("SOME_FLAG", False)
+    monkeypatch.setenv("SOME_NUMBER", "ten")
+    with pytest.raises(env.ConfigError):
+        env.integer("SOME_NUMBER", 1)
+
+
+def run_manage_check(**overrides):
+    environment = {**os.environ, **overrides, "ENV_FILE": "/nonexistent"}
+    return subprocess.run(
+        [sys.executable, "src/manage.py", "check"], cwd=ROOT, env=environment, capture_output=True, text=True
+    )
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        ({"DJANGO_SECRET_KEY": ""}, "DJANGO_SECRET_KEY is not set"),
+        ({"DATABASE_URL": ""}, "DATABASE_URL is not set"),
+        ({"CELERY_BROKER_URL": "redis://127.0.0.1:6379/0"}, "must be an amqp:// URL"),
+        ({"DJANGO_SECRET_KEY": "change-me-django-secret-key"}, "placeholder"),
+    ],
+)
+def test_start_up_refuses_with_one_line(overrides, message):
+    result = run_manage_check(**overrides)
+    assert result.returncode == env.EX_CONFIG
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_production_settings_pass_check_deploy():
+    result = subprocess.run(
+        [sys.executable, "src/manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_HTTPS": "true", "DJANGO_DEBUG": "false"},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout

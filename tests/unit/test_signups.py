@@ -1,0 +1,69 @@
+"""The e-mail example: enqueued on commit, sent once, transient SMTP errors retried."""
+
+import smtplib
+from unittest.mock import patch
+
+import pytest
+from django.core import mail
+
+from signups import services
+from signups.models import Signup
+from signups.tasks import send_welcome_email
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def locmem_mail(settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+
+def test_task_is_published_only_when_the_row_commits(django_capture_on_commit_callbacks):
+    with patch.object(send_welcome_email, "delay") as delay:
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            signup = services.create_signup("ada@example.com")
+            delay.assert_not_called()  # still inside the transaction
+        assert len(callbacks) == 1
+        delay.assert_called_once_with(signup.pk)
+
+
+def test_welcome_is_sent_once_per_signup():
+    signup = Signup.objects.create(email="ada@example.com")
+    assert services.send_welcome(signup.pk) is True
+    assert services.send_welcome(signup.pk) is False  # a redelivered task sends nothing
+    assert len(mail.outbox) == 1
+    signup.refresh_from_db()
+    assert signup.welcome_sent_at is not None
+
+
+@pytest.mark.parametrize(
+    "error",
+    [smtplib.SMTPServerDisconnected("gone"), smtplib.SMTPResponseException(421, b"try later"), ConnectionError()],
+)
+def test_transient_smtp_errors_become_retryable(error):
+    signup = Signup.objects.create(email="ada@example.com")
+    with patch("signups.services.send_mail", side_effect=error):
+        with pytest.raises(services.TransientEmailError):
+            services.send_welcome(signup.pk)
+    signup.refresh_from_db()
+    assert signup.welcome_sent_at is None
+
+
+def test_permanent_smtp_error_is_not_retried():
+    signup = Signup.objects.create(email="ada@example.com")
+    with patch("signups.services.send_mail", side_effect=smtplib.SMTPResponseException(550, b"no such user")):
+        with pytest.raises(smtplib.SMTPResponseException):
+            services.send_welcome(signup.pk)
+
+
+def test_retry_policy_is_bounded_with_backoff():
+    assert services.TransientEmailError in send_welcome_email.autoretry_for
+    assert send_welcome_email.max_retries == 6
+    assert send_welcome_email.retry_backoff and send_welcome_email.retry_jitter
+
+
+def test_bad_signup_input(client):
+    assert client.post("/signups/", {"email": "not-an-address"}).status_code == 400
+    assert client.post("/signups/", data="{", content_type="application/json").status_code == 400
+    assert client.get("/signups/").status_code == 405
+    assert Signup.objects.count() == 0
