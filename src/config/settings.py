@@ -170,6 +170,8 @@ CELERY_TASK_TIME_LIMIT = env.integer("CELERY_TASK_TIME_LIMIT", 90)
 
 # Results in PostgreSQL (django-celery-results), expired after a week by the beat cleanup.
 CELERY_RESULT_EXPIRES = env.integer("CELERY_RESULT_EXPIRES_SECONDS", 7 * 24 * 3600)
+# Store task name, arguments and worker with each result, so the admin shows what ran where.
+CELERY_RESULT_EXTENDED = True
 # Retry result writes when PostgreSQL drops out (restart, failover) instead of losing them.
 CELERY_RESULT_BACKEND_ALWAYS_RETRY = True
 CELERY_RESULT_BACKEND_MAX_RETRIES = 20

@@ -1,0 +1,50 @@
+"""A real browser (Debian's Chromium) clicks Short and sees SUCCESS in the table."""
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+pytestmark = pytest.mark.stack
+
+CHROMIUM_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",  # we run as root in CI
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",  # this machine has no Internet: no update checks
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1200,800",
+]
+
+
+@pytest.fixture
+def browser(tmp_path):
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in CHROMIUM_FLAGS + [f"--user-data-dir={tmp_path / 'profile'}"]:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+    yield driver
+    driver.quit()
+
+
+def test_click_short_until_success(stack, browser):
+    browser.get(stack.url + "/")
+    browser.find_element(By.CSS_SELECTOR, "button[data-type='1']").click()
+
+    def statuses(driver):
+        cells = driver.find_elements(By.CSS_SELECTOR, "#tasks tr td:nth-child(2)")
+        return [cell.text for cell in cells]
+
+    WebDriverWait(browser, 15).until(lambda d: "PENDING" in statuses(d))
+    WebDriverWait(browser, 45, poll_frequency=0.5).until(lambda d: "SUCCESS" in statuses(d))
+    artifacts = stack.run_dir / "artifacts"
+    artifacts.mkdir(exist_ok=True)
+    browser.save_screenshot(str(artifacts / "short-task-success.png"))
+    rows = browser.find_elements(By.CSS_SELECTOR, "#tasks tr")
+    assert len(rows) >= 10  # polled about every second through a 10 s task
+    assert browser.find_element(By.CSS_SELECTOR, "#tasks tr:first-child td:nth-child(3)").text == "true"
