@@ -21,7 +21,9 @@ def test_killed_worker_is_restarted_and_its_task_still_succeeds(stack):
 
 
 def _worker_log(stack, task_id):
-    return "\n".join(line for line in (stack.run_dir / "log" / "worker0.log").read_text().splitlines() if task_id in line)
+    return "\n".join(
+        line for line in (stack.run_dir / "log" / "worker0.log").read_text().splitlines() if task_id in line
+    )
 
 
 def test_healthcheck_healthy(stack):
@@ -30,7 +32,16 @@ def test_healthcheck_healthy(stack):
     report = json.loads(result.stdout)
     assert result.returncode == 0
     assert report["status"] == "healthy"
-    assert set(report["checks"]) == {"nginx", "web", "postgresql", "migrations", "rabbitmq", "queues", "workers", "beat"}
+    assert set(report["checks"]) == {
+        "nginx",
+        "web",
+        "postgresql",
+        "migrations",
+        "rabbitmq",
+        "queues",
+        "workers",
+        "beat",
+    }
 
 
 def test_healthcheck_degraded_without_a_worker(stack):
