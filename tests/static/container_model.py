@@ -1,0 +1,60 @@
+"""The container flavour's files as data: .env files, compose interpolation, paths."""
+
+import re
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = REPO / "docker-compose.prod.yml"
+APP_ROOT_IN_IMAGE = "/app"
+
+# ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?message}, ${NAME?message}, $NAME; $$ escapes.
+_INTERPOLATION = re.compile(
+    r"\$(?:(?P<escaped>\$)|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}"
+    r"|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))"
+)
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=value lines, as compose's --env-file and deploy/lib/common.sh read them."""
+    values = {}
+    for line in path.read_text().splitlines():
+        if not line.strip() or line.lstrip().startswith("#") or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def compose_variables(text: str) -> set[str]:
+    """Every variable the compose file interpolates."""
+    return {m["braced"] or m["bare"] for m in _INTERPOLATION.finditer(text) if not m["escaped"]}
+
+
+def interpolate(text: str, env: dict[str, str]) -> str:
+    """Compose's interpolation: defaults apply when unset (`-`) or also when empty (`:-`)."""
+
+    def replace(match):
+        if match["escaped"]:
+            return "$"
+        name = match["braced"] or match["bare"]
+        value, op = env.get(name), match["op"] or ""
+        unset_or_empty = value is None or (op.startswith(":") and value == "")
+        if op.endswith("-") and unset_or_empty:
+            return match["arg"]
+        if op.endswith("?") and unset_or_empty:
+            raise ValueError(f"required variable {name} is missing: {match['arg']}")
+        return value or ""
+
+    return _INTERPOLATION.sub(replace, text)
+
+
+def load_compose(env: dict[str, str]) -> dict:
+    return yaml.safe_load(interpolate(COMPOSE_FILE.read_text(), env))
+
+
+def repo_script(container_path: str) -> Path:
+    """/app/deploy/bin/web in the image is deploy/bin/web in the checkout."""
+    assert container_path.startswith(APP_ROOT_IN_IMAGE + "/"), container_path
+    return REPO / container_path.removeprefix(APP_ROOT_IN_IMAGE + "/")
