@@ -21,7 +21,8 @@ def test_seed_integration_flow(stack, django_db_blocker):
     The worker stops consuming while the first status is read, so PENDING is certain,
     not a race against a task that takes no time.
     """
-    app.control.cancel_consumer("celery", reply=True, timeout=5)
+    # Retried until a worker answers: right after start-up it may not listen yet.
+    wait_until(lambda: app.control.cancel_consumer("celery", reply=True, timeout=2), 60, message="a worker to pause")
     try:
         task_id = stack.submit(0)
         assert stack.status(task_id) == {"task_id": task_id, "task_status": "PENDING", "task_result": None}
