@@ -131,7 +131,9 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_TIMEZONE = TIME_ZONE
 
 # Delivery. Ack after the task ran, so a crash mid-task redelivers it instead of losing it.
-CELERY_TASK_ACKS_LATE = True
+# CELERY_TASK_ACKS_LATE=false is Celery's default (ack on receipt); only bench/ sets it, to
+# measure the seeds' naive setup with the same code.
+CELERY_TASK_ACKS_LATE = env.boolean("CELERY_TASK_ACKS_LATE", True)
 # ...and a child killed by the OOM killer or SIGKILL requeues its task instead of failing it.
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # With late acks each prefetched message waits behind a long task; 1 keeps work flowing
@@ -172,6 +174,8 @@ CELERY_TASK_TIME_LIMIT = env.integer("CELERY_TASK_TIME_LIMIT", 90)
 CELERY_RESULT_EXPIRES = env.integer("CELERY_RESULT_EXPIRES_SECONDS", 7 * 24 * 3600)
 # Store task name, arguments and worker with each result, so the admin shows what ran where.
 CELERY_RESULT_EXTENDED = True
+# No result rows at all: bench/ sets it to measure the ceiling; the app's status API needs them.
+CELERY_TASK_IGNORE_RESULT = env.boolean("CELERY_TASK_IGNORE_RESULT", False)
 # Retry result writes when PostgreSQL drops out (restart, failover) instead of losing them.
 CELERY_RESULT_BACKEND_ALWAYS_RETRY = True
 CELERY_RESULT_BACKEND_MAX_RETRIES = 20
@@ -180,6 +184,9 @@ CELERY_RESULT_BACKEND_MAX_SLEEP_BETWEEN_RETRIES_MS = 5000
 # Celery's Django fixup closes the worker's DB connection after every task unless this is
 # set; reopening it costs a TCP + auth round trip per task (bench/: ~3.5x fewer tasks/s).
 CELERY_DB_REUSE_MAX = env.integer("CELERY_DB_REUSE_MAX", 1000)
+
+# Journal of task executions (ops.TaskExecution): one INSERT per task, to count redeliveries.
+TASK_JOURNAL = env.boolean("TASK_JOURNAL", False)
 
 CELERY_WORKER_SEND_TASK_EVENTS = True  # Flower shows tasks live
 CELERY_TASK_SEND_SENT_EVENT = True
