@@ -1,0 +1,93 @@
+"""DESTDIR=<tmp> deploy/install writes the host's files, a second run changes nothing, and
+the nginx site and logrotate rules it writes are accepted by nginx and logrotate."""
+
+import hashlib
+import os
+import stat
+import subprocess
+
+from tests.host import support
+
+
+def snapshot(root):
+    """path -> (mode, content hash or link target) of everything under root."""
+    entries = {}
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = os.path.join(folder, name)
+            info = os.lstat(path)
+            if stat.S_ISLNK(info.st_mode):
+                content = "-> " + os.readlink(path)
+            elif stat.S_ISREG(info.st_mode):
+                content = hashlib.sha256(open(path, "rb").read()).hexdigest()
+            else:
+                content = "dir"
+            entries[os.path.relpath(path, root)] = (stat.S_IMODE(info.st_mode), content)
+    return entries
+
+
+def test_install_writes_the_host_files(installed_root):
+    files = snapshot(installed_root)
+    assert files["etc/app/app.env"][0] == 0o600
+    assert files["etc/nginx/app.htpasswd"][0] == 0o640
+    assert files["etc/nginx/sites-enabled/app"][1] == "-> /etc/nginx/sites-available/app"
+    for path in ("etc/nginx/sites-available/app", "etc/logrotate.d/app", "etc/systemd/system/app.target"):
+        assert files[path][0] == 0o644, path
+    for unit in support.SERVICES + ["app-web.socket", "app-.service.d/10-hardening.conf"]:
+        assert f"etc/systemd/system/{unit}" in files
+    current = files["srv/app/current"][1]
+    assert current.startswith("-> /srv/app/releases/")
+    release = current[3:].lstrip("/")
+    assert f"{release}/deploy/bin/web" in files
+    assert files[f"{release}/.venv"][1].startswith("-> /srv/app/venvs/")
+
+    env = support.read_env(installed_root / "etc/app/app.env")
+    assert env["GUNICORN_BIND"] == "unix:/run/app/gunicorn.sock"
+    assert env["CELERY_LOG_FILE"] == "/var/log/app/celery.log"
+    assert env["DATABASE_URL"].startswith("postgres://app:") and "@127.0.0.1:" in env["DATABASE_URL"]
+    assert not [key for key, value in env.items() if "change-me" in value]
+
+    htpasswd_user, htpasswd_hash = (installed_root / "etc/nginx/app.htpasswd").read_text().strip().split(":", 1)
+    assert htpasswd_user == env["FLOWER_USER"]
+    salt = htpasswd_hash.split("$")[2]
+    again = support.run(["openssl", "passwd", "-6", "-salt", salt, "-stdin"], input=env["FLOWER_PASSWORD"] + "\n")
+    assert again.stdout.strip() == htpasswd_hash
+
+
+def test_a_second_install_changes_nothing(installed_root):
+    before = snapshot(installed_root)
+    result = support.run(
+        [support.REPO / "deploy/install"], env={**support.base_env(), "DESTDIR": str(installed_root)}, timeout=120
+    )
+    assert "writing" not in result.stderr, result.stderr
+    assert snapshot(installed_root) == before
+
+
+def test_nginx_accepts_the_host_site(installed_root, tmp_path):
+    site = installed_root / "etc/nginx/sites-available/app"
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
+        f"http {{\n  include /etc/nginx/mime.types;\n  access_log off;\n"
+        f"  client_body_temp_path {tmp_path}/body;\n  proxy_temp_path {tmp_path}/proxy;\n"
+        f"  include {site};\n}}\n"
+    )
+    result = subprocess.run(
+        ["nginx", "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-e", str(tmp_path / "error.log")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "server unix:/run/app/gunicorn.sock;" in site.read_text()
+    assert "listen 80;" in site.read_text()
+
+
+def test_logrotate_accepts_the_rules(installed_root, tmp_path):
+    # Same rules with this test's folder and root instead of the app user, which need not exist here.
+    rules = (installed_root / "etc/logrotate.d/app").read_text()
+    rules = rules.replace("/var/log/app", str(tmp_path)).replace("app app", "root root")
+    (tmp_path / "celery.log").write_text("line\n")
+    (tmp_path / "rules").write_text(rules)
+    result = support.run(["logrotate", "--debug", "--state", tmp_path / "state", tmp_path / "rules"], check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "error" not in result.stderr.lower(), result.stderr

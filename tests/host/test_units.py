@@ -1,0 +1,62 @@
+"""The systemd units: systemd-analyze verify and security (exposure <= 3.0 per service)."""
+
+import re
+import shutil
+import stat
+
+import pytest
+
+from tests.host import support
+
+MAX_EXPOSURE = 3.0
+
+
+@pytest.fixture(scope="module")
+def unit_root(tmp_path_factory):
+    """A root where the units are installed and every path they name exists."""
+    root = tmp_path_factory.mktemp("unitroot")
+    shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system", symlinks=True)
+    shutil.copytree(support.UNIT_DIR, root / "etc/systemd/system")
+    (root / "etc/systemd/system/host.env").unlink()
+    for executable in ["bin/kill", "usr/bin/env"] + [
+        f"srv/app/current/deploy/bin/{name}" for name in ("web", "worker", "beat", "flower")
+    ]:
+        path = root / executable
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("#!/bin/sh\n")
+        path.chmod(0o755 | stat.S_IFREG)
+    (root / "etc/app").mkdir(parents=True)
+    (root / "etc/app/app.env").write_text("DJANGO_DEBUG=false\n")
+    for folder in ("var/log/app", "var/lib/app"):
+        (root / folder).mkdir(parents=True)
+    return root
+
+
+def test_systemd_analyze_verify_accepts_every_unit(unit_root):
+    units = ["app.target", "app-web.socket", "app-web.service", "app-worker@1.service", "app-worker@2.service"]
+    units += ["app-beat.service", "app-flower.service"]
+    result = support.run(["systemd-analyze", "verify", f"--root={unit_root}", *units], check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stderr.strip() == "", result.stderr
+
+
+@pytest.mark.parametrize("unit", support.SERVICES)
+def test_security_exposure_is_at_most_3(unit_root, unit):
+    result = support.run(["systemd-analyze", "security", "--offline=yes", f"--root={unit_root}", unit], check=False)
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", result.stdout)
+    assert match, result.stdout + result.stderr
+    exposure = float(match.group(1))
+    print(f"\nsystemd-analyze security {unit}: {exposure}")
+    assert exposure <= MAX_EXPOSURE
+
+
+def test_every_service_shares_the_hardening_and_environment_file():
+    for unit in support.SERVICES:
+        assert support.unit_settings(unit, "EnvironmentFile") == ["/etc/app/app.env"]
+        assert support.unit_settings(unit, "User") == ["app"]
+        assert support.unit_settings(unit, "RestartPreventExitStatus") == ["78"]
+        assert support.unit_settings(unit, "KillMode") == ["mixed"]
+        (exec_start,) = support.unit_settings(unit, "ExecStart")
+        assert "/srv/app/current/deploy/bin/" in exec_start  # never gunicorn or celery directly
+    worker_stop = int(support.unit_settings("app-worker@.service", "TimeoutStopSec")[0])
+    assert worker_stop > int(support.read_env(support.REPO / ".env.example")["CELERY_TASK_TIME_LIMIT"])
