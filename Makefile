@@ -19,6 +19,11 @@ down:
 test: $(DEV_STAMP)
 	@tests/run
 
+## test-faults: the fault-injection scenarios with 1000-task batches; updates the README table
+test-faults: $(DEV_STAMP)
+	@FAULT_BATCH=$${FAULT_BATCH:-1000} tests/run tests/faults
+	@$(VENV)/bin/python tests/faults/report.py .run/test/faults.json README.md
+
 ## bench: benchmarks against the real stack; writes bench/results/
 bench: $(DEV_STAMP)
 	@bench/run

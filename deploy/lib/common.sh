@@ -13,6 +13,7 @@ say() { printf '==> %s\n' "$*" >&2; }
 load_env_file() {
   local file=$1 line key value
   [ -f "$file" ] || return 0
+  [ -r "$file" ] || die "$file exists but this user ($(id -un)) cannot read it"
   while IFS= read -r line || [ -n "$line" ]; do
     case "$line" in '' | '#'*) continue ;; esac
     key=${line%%=*}

@@ -1,5 +1,7 @@
 """A real browser (Debian's Chromium) clicks Short and sees SUCCESS in the table."""
 
+import json
+
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -48,3 +50,30 @@ def test_click_short_until_success(stack, browser):
     rows = browser.find_elements(By.CSS_SELECTOR, "#tasks tr")
     assert len(rows) >= 10  # polled about every second through a 10 s task
     assert browser.find_element(By.CSS_SELECTOR, "#tasks tr:first-child td:nth-child(3)").text == "true"
+
+
+def test_task_results_are_shown_as_text_not_markup(stack, browser, django_db_blocker):
+    """A result holding HTML is displayed literally: no element is created from it."""
+    from django.utils import timezone
+    from django_celery_results.models import TaskResult
+
+    task_id = "00000000-0000-4000-8000-0000000000aa"
+    payload = "<img src=x onerror=\"document.title='pwned'\"><b>bold</b>"
+    with django_db_blocker.unblock():
+        TaskResult.objects.update_or_create(
+            task_id=task_id,
+            defaults={
+                "status": "SUCCESS",
+                "result": json.dumps(payload),
+                "content_type": "application/json",
+                "content_encoding": "utf-8",
+                "date_done": timezone.now(),
+            },
+        )
+    assert stack.status(task_id)["task_result"] == payload
+    browser.get(stack.url + "/")
+    browser.execute_script("pollStatus(arguments[0])", task_id)
+    cell = WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#tasks tr td:nth-child(3)"))[0]
+    assert cell.text == payload
+    assert browser.find_elements(By.CSS_SELECTOR, "#tasks img, #tasks b") == []
+    assert browser.title != "pwned"

@@ -12,7 +12,8 @@ function showError(message) {
 // textContent, never innerHTML: a task result is data and must not become markup.
 function addRow(status) {
   const row = document.createElement("tr");
-  for (const value of [status.task_id, status.task_status, JSON.stringify(status.task_result)]) {
+  const result = typeof status.task_result === "string" ? status.task_result : JSON.stringify(status.task_result);
+  for (const value of [status.task_id, status.task_status, result]) {
     const cell = document.createElement("td");
     cell.textContent = value;
     row.appendChild(cell);

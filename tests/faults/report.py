@@ -1,0 +1,42 @@
+"""Writes the fault-injection results into the README's reliability table.
+
+Usage: python tests/faults/report.py RESULTS_JSON README  (make test-faults runs it)
+"""
+
+import json
+import platform
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+BEGIN, END = "<!-- faults:begin -->", "<!-- faults:end -->"
+
+
+def table(results):
+    lines = [
+        f"Batch: {results['batch']} tasks per scenario over HTTP through nginx; "
+        f"run {datetime.now(UTC):%Y-%m-%d} on {platform.machine()}, {platform.system()} {platform.release()}.",
+        "",
+        "| Scenario | Accepted (202) | Completed | Lost | Run twice | 503 during outage | Recovery (s) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for s in results["scenarios"]:
+        lines.append(
+            f"| {s['scenario']} | {s['accepted']} | {s['completed']} | **{s['lost']}** | {s['duplicated']} "
+            f"| {s['refused']} | {s['recovery_seconds']} |"
+        )
+    return "\n".join(lines)
+
+
+def main(results_path, readme_path):
+    results = json.loads(Path(results_path).read_text())
+    readme = Path(readme_path).read_text()
+    head, _, rest = readme.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    if not rest:
+        sys.exit(f"{readme_path} has no {BEGIN} marker")
+    Path(readme_path).write_text(f"{head}{BEGIN}\n{table(results)}\n{END}{tail}")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3])
