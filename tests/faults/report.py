@@ -17,12 +17,12 @@ def table(results):
         f"Batch: {results['batch']} tasks per scenario over HTTP through nginx; "
         f"run {datetime.now(UTC):%Y-%m-%d} on {platform.machine()}, {platform.system()} {platform.release()}.",
         "",
-        "| Scenario | Accepted (202) | Completed | Lost | Run twice | 503 during outage | Recovery (s) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| Scenario | Accepted (202) | Completed | Failed | Lost | Run twice | 503 during outage | Settled after (s) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in results["scenarios"]:
         lines.append(
-            f"| {s['scenario']} | {s['accepted']} | {s['completed']} | **{s['lost']}** | {s['duplicated']} "
+            f"| {s['scenario']} | {s['accepted']} | {s['completed']} | {s['failed']} | **{s['lost']}** | {s['duplicated']} "
             f"| {s['refused']} | {s['recovery_seconds']} |"
         )
     return "\n".join(lines)

@@ -64,7 +64,7 @@ def test_1_pool_process_killed_mid_task(stack, record):
     )
     outcome.notes.append(f"{kills + 1} pool processes killed")
     assert_nothing_lost(outcome)
-    assert execution_counts([long_task])[long_task] == 2  # redelivered, not failed
+    assert execution_counts([long_task])[long_task] >= 2  # redelivered (maybe killed again), not failed
 
 
 def test_2_whole_worker_killed_and_restarted(stack, record):
