@@ -22,8 +22,8 @@ def table(results):
     ]
     for s in results["scenarios"]:
         lines.append(
-            f"| {s['scenario']} | {s['accepted']} | {s['completed']} | {s['failed']} | **{s['lost']}** | {s['duplicated']} "
-            f"| {s['refused']} | {s['recovery_seconds']} |"
+            f"| {s['scenario']} | {s['accepted']} | {s['completed']} | {s['failed']} | **{s['lost']}** "
+            f"| {s['duplicated']} | {s['refused']} | {s['recovery_seconds']} |"
         )
     return "\n".join(lines)
 
