@@ -67,35 +67,30 @@ def test_1_pool_process_killed_mid_task(stack, record):
     assert execution_counts([long_task])[long_task] >= 2  # redelivered (maybe killed again), not failed
 
 
-def test_2_whole_worker_killed_and_restarted(stack, record):
+def signal_worker_during_a_batch(stack, scenario, signum):
+    """Send signum to the worker's main process while a 10 s task runs and a batch flows."""
     long_task = stack.submit(1)
     running_pid(long_task)
     load = Submitter(stack.url, BATCH).start()
     time.sleep(0.5)
     old = stack.pid(WORKER)
-    os.kill(old, signal.SIGKILL)
+    os.kill(old, signum)
     fault_time = time.monotonic()
     wait_until(lambda: stack.pid(WORKER) not in (0, old), 60, 0.5, "supervisord to restart the worker")
     load.join()
-    outcome = record(
-        settle("2. worker SIGKILLed, restarted by supervisor", [long_task, *load.accepted], fault_time, SETTLE_SECONDS)
-    )
-    assert_nothing_lost(outcome)
+    return long_task, settle(scenario, [long_task, *load.accepted], fault_time, SETTLE_SECONDS)
+
+
+def test_2_whole_worker_killed_and_restarted(stack, record):
+    _, outcome = signal_worker_during_a_batch(stack, "2. worker SIGKILLed, restarted by supervisor", signal.SIGKILL)
+    assert_nothing_lost(record(outcome))
 
 
 def test_3_warm_shutdown_during_a_task(stack, record):
-    long_task = stack.submit(1)
-    running_pid(long_task)
-    load = Submitter(stack.url, BATCH).start()
-    old = stack.pid(WORKER)
-    os.kill(old, signal.SIGTERM)
-    fault_time = time.monotonic()
-    wait_until(lambda: stack.pid(WORKER) not in (0, old), 60, 0.5, "the worker to finish and restart")
-    load.join()
-    outcome = record(
-        settle("3. worker SIGTERM (warm shutdown) mid-task", [long_task, *load.accepted], fault_time, SETTLE_SECONDS)
+    long_task, outcome = signal_worker_during_a_batch(
+        stack, "3. worker SIGTERM (warm shutdown) mid-task", signal.SIGTERM
     )
-    assert_nothing_lost(outcome)
+    assert_nothing_lost(record(outcome))
     # Warm: the running task finished in the old worker instead of being cut and redelivered.
     assert execution_counts([long_task])[long_task] == 1
 
