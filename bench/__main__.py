@@ -1,0 +1,99 @@
+"""make bench: every variant's stack in turn, the measurements, then the report.
+
+    bench/run [--variants project,naive,...] [--tasks N] [--seconds S] [--out FILE] [--label TEXT]
+
+Environment variables set for bench/run reach every variant's stack (e.g. WEB_CONCURRENCY=6
+to measure a tuning candidate); a variant's own settings (bench/variants.py) win over them.
+"""
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from . import load, machine, report
+from .stack import Stack, variant_env
+from .variants import ALL, BY_KEY
+
+RESULTS = Path(__file__).with_name("results")
+TASK_BODY = '{"type": 0}'  # the seeds' no-op task type
+
+
+def arguments():
+    parser = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n")[0])
+    parser.add_argument("--variants", default=",".join(v.key for v in ALL), help="comma-separated keys")
+    parser.add_argument("--tasks", type=int, default=3000, help="tasks per end-to-end run")
+    parser.add_argument("--publishers", type=int, default=4, help="threads publishing them")
+    parser.add_argument("--seconds", type=int, default=8, help="length of each HTTP load run")
+    parser.add_argument("--connections", help="comma-separated wrk connection counts for every variant")
+    parser.add_argument("--no-e2e", action="store_true", help="only the HTTP measurements")
+    parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+    parser.add_argument("--label", default="", help="a note stored with the results")
+    return parser.parse_args()
+
+
+def http_runs(stack, variant, args):
+    """POST /tasks/ (and /healthz) through nginx. Workers are stopped, so the figures are
+    the accept path alone and the 2 cores are not shared with task execution; the queue is
+    purged after each run so every run starts from the same broker state."""
+    runs = []
+
+    def measure(what, path, connections, body=None):
+        load.wrk(stack.url + path, 32, 2, body)  # warm-up: connections, imports, caches
+        stack.purge_queue()
+        for count in connections:
+            run = load.wrk(stack.url + path, count, args.seconds, body)
+            stack.purge_queue()
+            runs.append({"variant": variant.key, "what": what, **run})
+            figures = f"{run['rps']:>6.0f} req/s  p99 {run['p99_ms']:5.1f} ms"
+            print(f"  {what:<22} c={count:<3} {figures}  cpu% {run['cpu_percent']}", flush=True)
+
+    if variant.http_ceiling:
+        # The mixed case: the same 2 cores also run the tasks the requests enqueue.
+        measure("POST /tasks/ +workers", "/tasks/", (32,), TASK_BODY)
+    stack.workers("stop")
+    if variant.http_ceiling:
+        measure("GET /healthz", "/healthz", variant.enqueue)
+    measure("POST /tasks/", "/tasks/", variant.enqueue, TASK_BODY)
+    stack.workers("start")
+    return runs
+
+
+def main():
+    args = arguments()
+    variants = [BY_KEY[key] for key in args.variants.split(",")]
+    if args.connections:
+        counts = tuple(int(count) for count in args.connections.split(","))
+        variants = [replace(v, enqueue=counts if v.enqueue else ()) for v in variants]
+    started = time.monotonic()
+    results = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "label": args.label,
+        "machine": machine.describe(variant_env({})),
+        "parameters": {"tasks": args.tasks, "publishers": args.publishers, "http_seconds": args.seconds},
+        "variants": {v.key: {"title": v.title, "env": v.env} for v in variants},
+        "http": [],
+        "e2e": [],
+    }
+    for variant in variants:
+        print(f"== {variant.key}: {variant.title} {variant.env or ''}", flush=True)
+        with Stack(variant_env(variant.env)) as stack:
+            if variant.enqueue:
+                results["http"] += http_runs(stack, variant, args)
+            if not args.no_e2e:
+                run = stack.e2e(args.tasks, args.publishers)
+                results["e2e"].append({"variant": variant.key, **run})
+                figures = f"{run['tasks_per_s']:.0f} tasks/s  p99 {run['latency_p99_ms']:.0f} ms"
+                print(f"  end to end: {figures}  cpu% {run['cpu_percent']}", flush=True)
+    results["duration_s"] = round(time.monotonic() - started)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    report.chart(results, args.out.with_suffix(".png"))
+    print(report.markdown(results))
+    print(f"\nwrote {args.out} and {args.out.with_suffix('.png')} in {results['duration_s']} s")
+
+
+if __name__ == "__main__":
+    main()

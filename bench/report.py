@@ -1,0 +1,107 @@
+"""The results as a markdown table (with the issue's targets checked) and a PNG chart."""
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+
+TARGET_CONNECTIONS = 32
+
+
+def _http(results, variant, what, connections):
+    for run in results["http"]:
+        if (run["variant"], run["what"], run["connections"]) == (variant, what, connections):
+            return run
+    return None
+
+
+def _e2e(results, variant):
+    return next((run for run in results["e2e"] if run["variant"] == variant), None)
+
+
+def targets(results):
+    """(target, measured, met) for each of the issue's targets that this run measured."""
+    rows = []
+    project, naive, ceiling = (_e2e(results, key) for key in ("project", "naive", "ignore_result"))
+    if project and naive:
+        ratio = project["tasks_per_s"] / naive["tasks_per_s"]
+        rows.append(("end to end: project ≥ 5× naive tasks/s", f"{ratio:.2f}×", ratio >= 5))
+    if project and ceiling:
+        ratio = project["tasks_per_s"] / ceiling["tasks_per_s"]
+        rows.append(("end to end: project ≥ 60% of results-ignored", f"{ratio:.0%}", ratio >= 0.60))
+    tasks = _http(results, "project", "POST /tasks/", TARGET_CONNECTIONS)
+    health = _http(results, "project", "GET /healthz", TARGET_CONNECTIONS)
+    if tasks and health:
+        ratio = tasks["rps"] / health["rps"]
+        rows.append(("enqueue (confirms): ≥ 35% of /healthz req/s at 32", f"{ratio:.0%}", ratio >= 0.35))
+        rows.append(("enqueue: no errors at 32", str(tasks["errors"]), tasks["errors"] == 0))
+        rows.append(("enqueue: p99 < 50 ms at 32", f"{tasks['p99_ms']:.1f} ms", tasks["p99_ms"] < 50))
+    return rows
+
+
+def markdown(results):
+    m = results["machine"]
+    v = m["versions"]
+    lines = [
+        f"Run {results['started_at']} on {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB, "
+        f"Linux {m['kernel']}; Python {m['python']}, Django {v['django']}, Celery {v['celery']}, "
+        f"gunicorn {v['gunicorn']}, nginx {v['nginx']}, PostgreSQL {v['postgresql']}, RabbitMQ {v['rabbitmq']}."
+        + (f" {results['label']}" if results.get("label") else ""),
+        "",
+    ]
+    if results["http"]:
+        lines += [
+            f"**Through nginx** (wrk, {results['parameters']['http_seconds']} s per row)",
+            "",
+            "| variant | request | connections | req/s | p50 ms | p99 ms | errors |",
+            "|---|---|--:|--:|--:|--:|--:|",
+        ]
+        for run in results["http"]:
+            lines.append(
+                f"| {run['variant']} | {run['what']} | {run['connections']} | {run['rps']:.0f} "
+                f"| {run['p50_ms']:.1f} | {run['p99_ms']:.1f} | {run['errors']} |"
+            )
+        lines.append("")
+    if results["e2e"]:
+        lines += [
+            f"**End to end** ({results['parameters']['tasks']} no-op tasks; latency: submit → result visible)",
+            "",
+            "| variant | settings changed | tasks/s | p50 ms | p99 ms | submitted/s | done by |",
+            "|---|---|--:|--:|--:|--:|---|",
+        ]
+        for run in results["e2e"]:
+            env = results["variants"][run["variant"]]["env"]
+            changed = ", ".join(f"{k}={val}" for k, val in env.items()) or "(none)"
+            lines.append(
+                f"| {run['variant']} | {changed} | {run['tasks_per_s']:.0f} | {run['latency_p50_ms']:.0f} "
+                f"| {run['latency_p99_ms']:.0f} | {run['submitted_per_s']:.0f} | {run['done_by']} |"
+            )
+        lines.append("")
+    rows = targets(results)
+    if rows:
+        lines += ["**Targets**", "", "| target | measured | met |", "|---|--:|---|"]
+        lines += [f"| {name} | {value} | {'yes' if met else '**no**'} |" for name, value, met in rows]
+    return "\n".join(lines)
+
+
+def chart(results, path):
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    series = {}
+    for run in results["http"]:
+        if run["variant"] == "project" and run["what"] in ("GET /healthz", "POST /tasks/"):
+            series.setdefault(run["what"], []).append((run["connections"], run["rps"]))
+    for what, points in series.items():
+        left.plot(*zip(*sorted(points), strict=True), marker="o", label=what)
+    left.set(title="Through nginx + gunicorn (project settings)", xlabel="connections", ylabel="requests/s")
+    left.set_xscale("log", base=2)
+    left.legend()
+    left.grid(alpha=0.3)
+    names = [run["variant"] for run in results["e2e"]]
+    bars = right.barh(names, [run["tasks_per_s"] for run in results["e2e"]], color="tab:green")
+    right.bar_label(bars, fmt="%.0f")
+    right.invert_yaxis()
+    right.set(title=f"End to end, {results['parameters']['tasks']} no-op tasks", xlabel="tasks/s")
+    figure.suptitle(f"make bench, {results['started_at']}, {results['machine']['cores']} cores")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

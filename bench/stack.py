@@ -1,0 +1,77 @@
+"""One bench stack per variant, started and stopped by the project's own scripts
+(deploy/native/up and down) with the variant's environment."""
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from kombu import Connection
+
+from . import cpu
+
+ROOT = Path(__file__).resolve().parents[1]
+QUEUE = "celery"
+
+
+class Stack:
+    def __init__(self, env):
+        self.env = env
+        self.url = f"http://127.0.0.1:{env['HTTP_PORT']}"
+
+    def _run(self, *command, timeout=300):
+        result = subprocess.run(command, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout)
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+        return result.stdout
+
+    def __enter__(self):
+        # Down first: a stack left over by an interrupted run would keep its old settings.
+        self.down()
+        # A queue's type and arguments are fixed when it is declared: each variant starts
+        # from no queue, so it gets its own type, and no message left by the previous one.
+        self.delete_queue()
+        started = time.monotonic()
+        self._run("deploy/native/up")
+        self.startup_seconds = round(time.monotonic() - started, 1)
+        return self
+
+    def __exit__(self, *exc):
+        self.down()
+
+    def down(self):
+        self._run("deploy/native/down", timeout=240)
+
+    def workers(self, action):
+        """Stop or start every worker node (supervisorctl stop|start worker:*)."""
+        self._run("supervisorctl", "-c", "deploy/native/supervisord.conf", action, "worker:*", timeout=150)
+
+    def _broker(self):
+        return Connection(self.env["CELERY_BROKER_URL"], connect_timeout=5)
+
+    def delete_queue(self):
+        with self._broker() as connection:
+            connection.default_channel.queue_delete(QUEUE)
+
+    def purge_queue(self):
+        with self._broker() as connection:
+            return connection.default_channel.queue_purge(QUEUE)
+
+    def e2e(self, tasks, publishers):
+        """Runs bench/e2e.py in a child process that reads this variant's settings."""
+        env = dict(self.env, PYTHONPATH=f"{ROOT / 'src'}:{ROOT}")
+        command = [str(ROOT / ".venv/bin/python"), "-m", "bench.e2e", str(tasks), str(publishers)]
+        before, started = cpu.snapshot("bench e2e"), time.monotonic()
+        result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        if result.returncode != 0:
+            raise RuntimeError(f"bench.e2e exited {result.returncode}:\n{result.stderr[-3000:]}")
+        run = json.loads(result.stdout.strip().splitlines()[-1])
+        # The child's whole life (warm-up included): a profile of shares, not of rates.
+        run["cpu_percent"] = cpu.usage(before, cpu.snapshot("bench e2e"), time.monotonic() - started)
+        return run
+
+
+def variant_env(overrides):
+    """The bench's environment (set by bench/run) with a variant's settings on top."""
+    return {**os.environ, **overrides}

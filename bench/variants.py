@@ -1,0 +1,40 @@
+"""The configurations compared in one run. Each is the project's code and settings with a
+few environment variables changed (every one a documented knob in .env.example)."""
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Variant:
+    key: str
+    title: str
+    env: dict = field(default_factory=dict)
+    # POST /tasks/ through nginx at these connection counts (workers stopped: the accept path).
+    enqueue: tuple = ()
+    # Also the /healthz ceiling at the same counts, and POST /tasks/ while workers consume.
+    http_ceiling: bool = False
+
+
+# Celery's defaults as the seeds use them: prefetch 4, ack on receipt, the worker's DB
+# connection closed after each task, and publishing without waiting for confirms.
+NAIVE = {
+    "CELERY_WORKER_PREFETCH_MULTIPLIER": "4",
+    "CELERY_TASK_ACKS_LATE": "false",
+    "CELERY_DB_REUSE_MAX": "0",
+    "CELERY_CONFIRM_PUBLISH": "false",
+}
+
+ALL = [
+    Variant("project", "project settings (confirms, durable classic queue)", enqueue=(1, 8, 32, 64), http_ceiling=True),
+    Variant("naive", "naive: Celery defaults", NAIVE),
+    Variant("ignore_result", "results ignored (ceiling)", {"CELERY_TASK_IGNORE_RESULT": "true"}),
+    Variant("no_confirms", "durability: no publisher confirms", {"CELERY_CONFIRM_PUBLISH": "false"}, enqueue=(32,)),
+    Variant("quorum", "durability: quorum queue + confirms", {"CELERY_QUEUE_TYPE": "quorum"}, enqueue=(32,)),
+    Variant(
+        "quorum_no_confirms",
+        "durability: quorum queue, no confirms",
+        {"CELERY_QUEUE_TYPE": "quorum", "CELERY_CONFIRM_PUBLISH": "false"},
+        enqueue=(32,),
+    ),
+]
+BY_KEY = {variant.key: variant for variant in ALL}
