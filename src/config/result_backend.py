@@ -1,4 +1,5 @@
-"""django-celery-results' database backend, made to survive a PostgreSQL restart.
+"""django-celery-results' database backend, made to survive a PostgreSQL restart and to
+write each result in one statement (ops.models.UpsertTaskResultManager).
 
 Upstream retries only InterfaceError ("connection already closed"). While PostgreSQL
 restarts, writes fail with OperationalError ("connection refused", "terminating connection")
@@ -11,6 +12,12 @@ from django_celery_results.backends.database import DatabaseBackend
 
 
 class RetryingDatabaseBackend(DatabaseBackend):
+    @property
+    def TaskModel(self):  # noqa: N802 (upstream's attribute name)
+        from ops.models import StoredTaskResult  # the app registry is ready by the first write
+
+        return StoredTaskResult
+
     def exception_safe_to_retry(self, exc):
         if isinstance(exc, (InterfaceError, OperationalError)):
             connection.close()

@@ -189,8 +189,10 @@ CELERY_DB_REUSE_MAX = env.integer("CELERY_DB_REUSE_MAX", 1000)
 TASK_JOURNAL = env.boolean("TASK_JOURNAL", False)
 
 CELERY_WORKER_SEND_TASK_EVENTS = True  # Flower shows tasks live
-# task-sent events: one more publish (and confirm) per enqueue, for Flower's SENT state only.
-CELERY_TASK_SEND_SENT_EVENT = env.boolean("CELERY_TASK_SEND_SENT_EVENT", True)
+# task-sent events cost one more publish (and confirm) per enqueue for Flower's SENT state
+# only; off: +15-40% POST /tasks/ throughput (bench/results/tuning). Flower still shows
+# every task from the moment a worker receives it.
+CELERY_TASK_SEND_SENT_EVENT = env.boolean("CELERY_TASK_SEND_SENT_EVENT", False)
 CELERY_BEAT_SCHEDULE = {
     # Delete results older than CELERY_RESULT_EXPIRES (django-db cannot expire by itself).
     "cleanup-expired-results": {"task": "celery.backend_cleanup", "schedule": 3600.0},
