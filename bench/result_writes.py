@@ -1,6 +1,6 @@
 """Micro-benchmark of one result write, in-process against the bench database (no stack):
-the project's backend (django-celery-results' get_or_create: SELECT, then BEGIN, INSERT,
-COMMIT) against a single INSERT ... ON CONFLICT DO UPDATE in autocommit. Informs the
+django-celery-results' own backend (get_or_create: SELECT, then BEGIN, INSERT, COMMIT)
+against the project's (one INSERT ... ON CONFLICT DO UPDATE, ops.models). Informs the
 "result writes" tuning decision; bench/run does not call it.
 
     bench/run result-writes [N]
@@ -12,14 +12,6 @@ import time
 import uuid
 
 import django
-
-UPSERT = """
-INSERT INTO django_celery_results_taskresult
-    (task_id, status, result, content_type, content_encoding, date_created, date_done, meta)
-VALUES (%s, 'SUCCESS', 'true', 'application/json', 'utf-8', now(), now(), %s)
-ON CONFLICT (task_id) DO UPDATE SET status = EXCLUDED.status, result = EXCLUDED.result,
-    date_done = EXCLUDED.date_done, meta = EXCLUDED.meta
-"""
 
 
 def timed(write, n):
@@ -33,24 +25,22 @@ def main(n):
     django.setup()
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
+    from django_celery_results.backends.database import DatabaseBackend
 
     from config.celery import app
 
-    backend = app.backend
-    meta = '{"children": []}'
-    project = lambda task_id: backend.store_result(task_id, True, "SUCCESS")  # noqa: E731
-    upsert = lambda task_id: connection.cursor().execute(UPSERT, [task_id, meta])  # noqa: E731
-    for write in (project, upsert):  # warm-up: connection, statement caches
-        timed(write, 50)
-    with CaptureQueriesContext(connection) as queries:
-        project(str(uuid.uuid4()))
-    result = {
-        "writes": n,
-        "project_ms_per_write": timed(project, n),
-        "project_statements_seen_by_django": len(queries.captured_queries),
-        "upsert_ms_per_write": timed(upsert, n),
-        "upsert_statements_seen_by_django": 1,
+    writers = {
+        "upstream": DatabaseBackend(app=app),  # django-celery-results as shipped
+        "project": app.backend,  # config.result_backend.RetryingDatabaseBackend
     }
+    result = {"writes": n}
+    for name, backend in writers.items():
+        write = lambda task_id, backend=backend: backend.store_result(task_id, True, "SUCCESS")  # noqa: E731
+        timed(write, 50)  # warm-up: connection, statement caches
+        with CaptureQueriesContext(connection) as queries:
+            write(str(uuid.uuid4()))
+        result[f"{name}_ms_per_write"] = timed(write, n)
+        result[f"{name}_statements_seen_by_django"] = len(queries.captured_queries)
     connection.cursor().execute("TRUNCATE django_celery_results_taskresult")
     print(json.dumps(result))
 
