@@ -1,8 +1,11 @@
 """Shared fixtures. tests/run exports the test stack's environment before pytest starts."""
 
+import contextlib
 import os
+from types import SimpleNamespace
 
 import pytest
+from django.db import connection
 
 from tests.support.stack import Stack
 
@@ -30,3 +33,19 @@ def stack():
     yield running
     running.down()
     running.assert_fully_stopped()
+
+
+@pytest.fixture
+def stack_db_blocker(django_db_blocker):
+    """django_db_blocker for the stack's database, starting from a fresh connection.
+
+    The fault suite restarts PostgreSQL, which leaves this process's connection dead.
+    """
+
+    @contextlib.contextmanager
+    def unblock():
+        with django_db_blocker.unblock():
+            connection.close()
+            yield
+
+    return SimpleNamespace(unblock=unblock)

@@ -52,14 +52,14 @@ def test_click_short_until_success(stack, browser):
     assert browser.find_element(By.CSS_SELECTOR, "#tasks tr:first-child td:nth-child(3)").text == "true"
 
 
-def test_task_results_are_shown_as_text_not_markup(stack, browser, django_db_blocker):
+def test_task_results_are_shown_as_text_not_markup(stack, browser, stack_db_blocker):
     """A result holding HTML is displayed literally: no element is created from it."""
     from django.utils import timezone
     from django_celery_results.models import TaskResult
 
     task_id = "00000000-0000-4000-8000-0000000000aa"
     payload = "<img src=x onerror=\"document.title='pwned'\"><b>bold</b>"
-    with django_db_blocker.unblock():
+    with stack_db_blocker.unblock():
         TaskResult.objects.update_or_create(
             task_id=task_id,
             defaults={

@@ -15,7 +15,7 @@ def result_row(task_id):
         return cursor.fetchone()
 
 
-def test_seed_integration_flow(stack, django_db_blocker):
+def test_seed_integration_flow(stack, stack_db_blocker):
     """Seed 000's test: PENDING first, then SUCCESS with result true (type 0).
 
     The worker stops consuming while the first status is read, so PENDING is certain,
@@ -30,7 +30,7 @@ def test_seed_integration_flow(stack, django_db_blocker):
         app.control.add_consumer("celery", reply=True, timeout=5)
     content = stack.wait_final(task_id, timeout=60)
     assert content == {"task_id": task_id, "task_status": "SUCCESS", "task_result": True}
-    with django_db_blocker.unblock():
+    with stack_db_blocker.unblock():
         assert result_row(task_id) == ("SUCCESS", "true")
 
 
@@ -72,12 +72,12 @@ def test_task_over_its_time_limit_fails_with_a_reason(stack):
     assert stack.wait_final(stack.submit(0))["task_status"] == "SUCCESS"
 
 
-def test_results_are_visible_in_the_admin_model(stack, django_db_blocker):
+def test_results_are_visible_in_the_admin_model(stack, stack_db_blocker):
     from django_celery_results.models import TaskResult
 
     task_id = stack.submit(0)
     stack.wait_final(task_id)
-    with django_db_blocker.unblock():
+    with stack_db_blocker.unblock():
         row = wait_until(lambda: TaskResult.objects.filter(task_id=task_id).first(), 10, message="result row")
     assert row.status == "SUCCESS"
     assert row.task_name == "workflow.tasks.create_task"

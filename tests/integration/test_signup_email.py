@@ -12,8 +12,8 @@ from tests.support.stack import wait_until
 pytestmark = pytest.mark.stack
 
 
-def test_email_task_sees_its_committed_row(stack, django_db_blocker):
-    with django_db_blocker.unblock():
+def test_email_task_sees_its_committed_row(stack, stack_db_blocker):
+    with stack_db_blocker.unblock():
         with transaction.atomic():
             signup = services.create_signup("grace@example.com")
             # A task published now (delay instead of delay_on_commit) would reach the worker
@@ -33,8 +33,8 @@ def test_email_task_sees_its_committed_row(stack, django_db_blocker):
     assert "grace@example.com" in log  # the console e-mail backend printed it
 
 
-def test_rolled_back_signup_sends_nothing(stack, django_db_blocker):
-    with django_db_blocker.unblock():
+def test_rolled_back_signup_sends_nothing(stack, stack_db_blocker):
+    with stack_db_blocker.unblock():
         with pytest.raises(RuntimeError):
             with transaction.atomic():
                 services.create_signup("rollback@example.com")
