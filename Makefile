@@ -5,7 +5,7 @@ VENV := .venv
 BASE_STAMP := $(VENV)/.base-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
-.PHONY: up down test test-faults bench lint fmt logs status lock
+.PHONY: up down test test-faults bench lint fmt logs status ps lock
 
 ## up: start the whole stack in the background (Docker Compose if an engine answers, else native)
 up: $(BASE_STAMP)
@@ -40,8 +40,12 @@ fmt: $(DEV_STAMP)
 logs:
 	@tail -n 50 -F .run/log/*.log
 
+## status: the health check; ps: the native runner's processes
 status:
 	@deploy/bin/healthcheck
+
+ps:
+	@deploy/native/ctl status
 
 ## lock: re-resolve requirements/*.in into the hashed lock files
 lock: $(DEV_STAMP)

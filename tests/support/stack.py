@@ -63,7 +63,7 @@ class Stack:
         return self.script("deploy/native/down", timeout=240)
 
     def supervisorctl(self, *args, check=True):
-        return self.script("supervisorctl", "-c", "deploy/native/supervisord.conf", *args, check=check)
+        return self.script("deploy/native/ctl", *args, check=check)
 
     def pid(self, program):
         return int(self.supervisorctl("pid", program).stdout.strip())
