@@ -53,7 +53,8 @@ lock: $(DEV_STAMP)
 	cd requirements && ../$(VENV)/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links -o dev.lock dev.in
 
 $(BASE_STAMP): requirements/base.lock
-	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	@deploy/native/need-venv $(PYTHON)
+	@test -x $(VENV)/bin/pip || $(PYTHON) -m venv --clear $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check --require-hashes -r requirements/base.lock
 	@touch $@
 

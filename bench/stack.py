@@ -45,7 +45,7 @@ class Stack:
 
     def workers(self, action):
         """Stop or start every worker node (supervisorctl stop|start worker:*)."""
-        self._run("supervisorctl", "-c", "deploy/native/supervisord.conf", action, "worker:*", timeout=150)
+        self._run("deploy/native/ctl", action, "worker:*", timeout=150)
 
     def _broker(self):
         return Connection(self.env["CELERY_BROKER_URL"], connect_timeout=5)

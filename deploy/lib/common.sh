@@ -6,7 +6,7 @@ export APP_ROOT
 ENV_FILE=${ENV_FILE:-$APP_ROOT/.env}
 export ENV_FILE
 
-die() { printf '%s: error: %s\n' "$(basename "$0")" "$*" >&2; exit "${DIE_STATUS:-1}"; }
+die() { printf '%s: error: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
 say() { printf '==> %s\n' "$*" >&2; }
 
 # KEY=value lines; a variable already set in the environment keeps its value.

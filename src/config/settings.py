@@ -150,6 +150,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # fsync cost without adding a replica, and Celery's countdown retries need classic queues
 # or native delayed delivery (README: "Queue type"). CELERY_QUEUE_TYPE=quorum switches.
 CELERY_QUEUE_TYPE = env.string("CELERY_QUEUE_TYPE", "classic")
+if CELERY_QUEUE_TYPE not in {"classic", "quorum"}:
+    raise env.ConfigError(f"CELERY_QUEUE_TYPE={CELERY_QUEUE_TYPE!r}: use classic or quorum")
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_QUEUES = [
     Queue("celery", durable=True, queue_arguments={"x-queue-type": CELERY_QUEUE_TYPE}),
@@ -196,8 +198,8 @@ CELERY_TASK_SEND_SENT_EVENT = env.boolean("CELERY_TASK_SEND_SENT_EVENT", False)
 CELERY_BEAT_SCHEDULE = {
     # Delete results older than CELERY_RESULT_EXPIRES (django-db cannot expire by itself).
     "cleanup-expired-results": {"task": "celery.backend_cleanup", "schedule": 3600.0},
-    # Proves beat and a worker are alive end to end; deploy/bin/healthcheck reads it.
     # Re-enqueues welcome e-mails whose signup committed while RabbitMQ was unreachable.
     "overdue-welcome-emails": {"task": "signups.tasks.enqueue_overdue_welcome_emails", "schedule": 300.0},
+    # Proves beat and a worker are alive end to end; deploy/bin/healthcheck reads it.
     "beat-heartbeat": {"task": "ops.tasks.record_beat_heartbeat", "schedule": 30.0},
 }

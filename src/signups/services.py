@@ -43,9 +43,16 @@ def send_welcome(signup_id: int) -> bool:
     return True
 
 
-def pending_welcome_ids(older_than_seconds: int) -> list[int]:
-    """Signups whose welcome e-mail is overdue, e.g. because the broker was down at commit."""
-    cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
-    return list(
-        Signup.objects.filter(welcome_sent_at__isnull=True, created_at__lt=cutoff).values_list("pk", flat=True)[:1000]
+def pending_welcome_ids(older_than_seconds: int, window_seconds: int) -> list[int]:
+    """Signups whose welcome e-mail is overdue, e.g. because the broker was down at commit.
+
+    Only within a window: a signup whose e-mail fails for good (a refused address) is retried
+    a bounded number of times by the sweep, not forever.
+    """
+    now = timezone.now()
+    recent = Signup.objects.filter(
+        welcome_sent_at__isnull=True,
+        created_at__lt=now - timezone.timedelta(seconds=older_than_seconds),
+        created_at__gte=now - timezone.timedelta(seconds=older_than_seconds + window_seconds),
     )
+    return list(recent.values_list("pk", flat=True)[:1000])

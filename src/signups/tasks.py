@@ -17,5 +17,6 @@ def send_welcome_email(signup_id):
 @shared_task(ignore_result=True)
 def enqueue_overdue_welcome_emails():
     """Sweep: a signup committed while RabbitMQ was down still gets its e-mail (sent once)."""
-    for signup_id in services.pending_welcome_ids(older_than_seconds=300):
+    # Every 5 minutes (beat) over a 1 h window: at most 12 extra attempts per signup.
+    for signup_id in services.pending_welcome_ids(older_than_seconds=300, window_seconds=3600):
         send_welcome_email.delay(signup_id)

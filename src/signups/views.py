@@ -8,6 +8,7 @@ from django.views.decorators.csrf import csrf_exempt
 from ops.responses import PUBLISH_ERRORS, json_error, json_only_methods
 
 from . import services
+from .models import Signup
 
 
 @csrf_exempt  # a JSON/form API like POST /tasks/
@@ -27,6 +28,8 @@ def create_signup(request):
         validate_email(email)
     except ValidationError:
         return json_error(400, "email is not a valid address")
+    if len(email) > Signup._meta.get_field("email").max_length:
+        return json_error(400, "email is too long")
     try:
         signup = services.create_signup(email)
     except PUBLISH_ERRORS:

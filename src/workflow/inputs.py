@@ -1,9 +1,13 @@
 """Parsing and validation of the task API's input, kept apart from the views."""
 
 import json
+import re
 import uuid
 
 from .tasks import TASK_TYPES
+
+# ASCII digits only (no "٣", "1_0" or "--1" that int() or isdigit() would treat otherwise).
+INTEGER_TEXT = re.compile(r"-?[0-9]{1,3}")
 
 
 class BadRequest(ValueError):
@@ -33,7 +37,7 @@ def _checked_type(raw) -> int:
         raise BadRequest("type must be an integer")
     if isinstance(raw, str):
         text = raw.strip()
-        if not (text.isascii() and text.lstrip("-").isdigit()) or len(text) > 3:
+        if not INTEGER_TEXT.fullmatch(text):
             raise BadRequest("type must be an integer")
         raw = int(text)
     if raw not in TASK_TYPES:

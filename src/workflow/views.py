@@ -32,8 +32,11 @@ def get_status(request, task_id):
     except BadRequest as error:
         return json_error(400, str(error))
     task = AsyncResult(task_id)
+    # Status first: a final state is cached, so the result read next belongs to it (read the
+    # other way round, a task finishing in between would show SUCCESS with no result).
+    status = task.status
     result = task.result
     if isinstance(result, BaseException):
         # A failed task's result is its exception: show its type and message, not a trace.
         result = f"{type(result).__name__}: {result}"
-    return JsonResponse({"task_id": task_id, "task_status": task.status, "task_result": result})
+    return JsonResponse({"task_id": task_id, "task_status": status, "task_result": result})

@@ -33,7 +33,11 @@ def test_install_writes_the_host_files(installed_root):
     assert files["etc/nginx/sites-enabled/app"][1] == "-> /etc/nginx/sites-available/app"
     for path in ("etc/nginx/sites-available/app", "etc/logrotate.d/app", "etc/systemd/system/app.target"):
         assert files[path][0] == 0o644, path
-    for unit in support.SERVICES + ["app-web.socket", "app-.service.d/10-hardening.conf"]:
+    for unit in support.SERVICES + [
+        "app-web.socket",
+        "app-.service.d/10-hardening.conf",
+        "app-beat.service.d/20-standby.conf",
+    ]:
         assert f"etc/systemd/system/{unit}" in files
     current = files["srv/app/current"][1]
     assert current.startswith("-> /srv/app/releases/")

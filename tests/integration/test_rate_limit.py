@@ -36,8 +36,7 @@ def limited_nginx(stack, tmp_path):
         subprocess.run(
             [ROOT / "deploy/native/render", ROOT / "nginx" / template, tmp_path / "nginx" / name], env=env, check=True
         )
-    conf = ["-p", str(tmp_path / "nginx"), "-c", str(tmp_path / "nginx/nginx.conf")]
-    nginx = subprocess.Popen(["nginx", *conf, "-g", "daemon off;"])
+    nginx = subprocess.Popen([ROOT / "deploy/bin/nginx"], env=env)
     try:
         wait_until(lambda: stack.port_open(PORT), 10, message="the limited nginx")
         yield f"http://127.0.0.1:{PORT}"

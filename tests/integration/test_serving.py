@@ -68,7 +68,7 @@ def test_django_sees_the_client_address_and_scheme_from_nginx(stack):
     # A forged X-Real-IP from the client is overwritten by nginx with the real address.
     response = requests.get(stack.url + "/readyz", headers={"X-Real-IP": "203.0.113.9"}, timeout=5)
     assert response.status_code == 200
-    log = (stack.run_dir / "log" / "nginx-access.log").read_text()
+    log = (stack.run_dir / "log" / "nginx.log").read_text()
     assert "203.0.113.9" not in log
 
 

@@ -1,7 +1,7 @@
 """.env.example is the single list of knobs: every variable the project reads from its
 environment must be documented there. Readers scanned: the Django code (env.* helpers and
 os.environ), the deploy scripts (bash ${VAR} reads, supervisord %(ENV_VAR)s), the compose
-file, the systemd units and the nginx templates."""
+file, the systemd units, the nginx templates, and the test and bench entry scripts."""
 
 import re
 from pathlib import Path
@@ -16,9 +16,9 @@ NOT_SETTINGS = {
     "SECONDS": "bash's own clock, used for deadlines",
     "MAINPID": "set by systemd for ExecReload",
     "DJANGO_SETTINGS_MODULE": "Django's selector of the settings module; there is one, common.sh pins it",
-    "DIE_STATUS": "exit status of common.sh's die(), set by a caller just before calling it",
     "BASH_SOURCE": "set by bash; common.sh locates the checkout with it",
     "DESTDIR": "staged-install folder given on deploy/install's command line, not an app setting",
+    "BENCH_HOLDS_LOCK": "bench/run's marker that it re-executed itself under the machine lock",
 }
 # ${VAR}s of the nginx templates that each renderer derives from its own layout (socket or
 # host:port, folders) rather than reading a setting: checked below to be set by every one.
@@ -31,7 +31,7 @@ PY_READ = re.compile(
 SH_READ = re.compile(r"\$\{?([A-Z_][A-Z0-9_]*)(?![a-z])")  # not dpkg's ${Status}
 SH_READ_WITH_DEFAULT = re.compile(r"\$\{([A-Z_][A-Z0-9_]*):?[-=?+]")
 SH_ASSIGN = re.compile(r"(?:^|[\s;(&|])(?:export\s+|local\s+|readonly\s+|declare\s+-\w+\s+)?([A-Z_][A-Z0-9_]*)=")
-SH_READ_BUILTIN = re.compile(r"\bread\s+(?:-\w+\s+)*([\w\s]+?)\s*(?:<|$)", re.M)
+SH_READ_BUILTIN = re.compile(r"\bread\s+(?:-\w+\s+)*([\w\s]+?)\s*(?:[<;]|$)", re.M)
 SH_FOR = re.compile(r"\bfor\s+([A-Z_][A-Z0-9_]*)\s+in\b")
 SUPERVISOR_READ = re.compile(r"%\(ENV_([A-Z_][A-Z0-9_]*)\)s")
 SYSTEMD_READ = re.compile(r"\$\{?([A-Z_][A-Z0-9_]*)(?![a-z])")
@@ -89,7 +89,8 @@ def project_reads(root: Path = REPO) -> dict[str, set[str]]:
         for name in names:
             readers.setdefault(name, set()).add(str(path.relative_to(root)))
 
-    for path in files("src/**/*.py", "deploy/**/*", "nginx/compose/*", root=root):
+    scripts = ("src/**/*.py", "deploy/**/*", "nginx/compose/*", "tests/run", "bench/run", "bench/tune", "bench/*.py")
+    for path in files(*scripts, root=root):
         if kind(path) == "python":
             add(PY_READ.findall(path.read_text()), path)
         elif kind(path) == "shell":

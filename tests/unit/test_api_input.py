@@ -58,7 +58,19 @@ def test_bad_json_is_refused(client, publish, body):
     publish.assert_not_called()
 
 
-@pytest.mark.parametrize("form", [{}, {"type": ""}, {"type": "abc"}, {"type": "1.0"}, {"type": "7"}, {"type": "٣"}])
+@pytest.mark.parametrize(
+    "form",
+    [
+        {},
+        {"type": ""},
+        {"type": "abc"},
+        {"type": "1.0"},
+        {"type": "7"},
+        {"type": "٣"},
+        {"type": "--1"},
+        {"type": "1_0"},
+    ],
+)
 def test_bad_form_is_refused(client, publish, form):
     response = client.post("/tasks/", form)
     assert response.status_code == 400

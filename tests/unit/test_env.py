@@ -61,6 +61,7 @@ def run_manage_check(**overrides):
         ({"DATABASE_URL": ""}, "DATABASE_URL is not set"),
         ({"CELERY_BROKER_URL": "redis://127.0.0.1:6379/0"}, "must be an amqp:// URL"),
         ({"DJANGO_SECRET_KEY": "change-me-django-secret-key"}, "placeholder"),
+        ({"CELERY_QUEUE_TYPE": "qourum"}, "use classic or quorum"),
     ],
 )
 def test_start_up_refuses_with_one_line(overrides, message):

@@ -66,4 +66,6 @@ def test_bad_signup_input(client):
     assert client.post("/signups/", {"email": "not-an-address"}).status_code == 400
     assert client.post("/signups/", data="{", content_type="application/json").status_code == 400
     assert client.get("/signups/").status_code == 405
+    too_long = "a" * 64 + "@" + ".".join(["b" * 60] * 4) + ".com"  # valid syntax, 310 characters
+    assert client.post("/signups/", {"email": too_long}).status_code == 400
     assert not Signup.objects.filter(email="not-an-address").exists()

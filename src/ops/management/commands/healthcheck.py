@@ -14,6 +14,8 @@ from ops.models import Heartbeat
 from ops.tasks import BEAT_HEARTBEAT
 
 HEALTHY, DEGRADED, DOWN = 0, 1, 2
+# deploy/bin/healthcheck maps these back to 0/1/2; any other status (a crash) means down.
+EXIT_STATUS_BASE = 10
 STATE_NAMES = {HEALTHY: "healthy", DEGRADED: "degraded", DOWN: "down"}
 HTTP_TIMEOUT_SECONDS = 3
 PING_TIMEOUT_SECONDS = 2.0
@@ -114,4 +116,4 @@ class Command(BaseCommand):
                 mark = "ok  " if entry["ok"] else "FAIL"
                 self.stdout.write(f"{mark} {name:<11} {entry.get('detail', '')}".rstrip())
             self.stdout.write(f"stack: {STATE_NAMES[state]}")
-        raise SystemExit(state)
+        raise SystemExit(EXIT_STATUS_BASE + state)
