@@ -16,6 +16,7 @@ load_env_file() {
   [ -r "$file" ] || die "$file exists but this user ($(id -un)) cannot read it"
   while IFS= read -r line || [ -n "$line" ]; do
     case "$line" in '' | '#'*) continue ;; esac
+    line=${line#export }  # python-dotenv accepts "export KEY=value" too
     key=${line%%=*}
     value=${line#*=}
     [[ $key =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || continue

@@ -1,5 +1,6 @@
 """deploy/bin/healthcheck: the whole stack's state for monitoring, in bounded time."""
 
+import functools
 import json
 import os
 import urllib.error
@@ -26,6 +27,7 @@ class CheckFailed(Exception):
     pass
 
 
+@functools.cache  # nginx and web read the same answer: one request per run
 def http_get(path):
     base = os.environ.get("HEALTHCHECK_URL") or f"http://127.0.0.1:{os.environ.get('HTTP_PORT', '8080')}"
     try:
