@@ -66,7 +66,8 @@ class Stack:
         return self.script("deploy/native/ctl", *args, check=check)
 
     def pid(self, program):
-        return int(self.supervisorctl("pid", program).stdout.strip())
+        """The program's pid; 0 while it is not running (supervisorctl then exits 7)."""
+        return int(self.supervisorctl("pid", program, check=False).stdout.strip() or 0)
 
     def all_pids(self):
         pids = [int(Path(self.run_dir, "supervisord.pid").read_text())]
