@@ -24,7 +24,7 @@ def limited_nginx(stack, tmp_path):
         "NGINX_TASKS_RATE": "2r/s",
         "NGINX_TASKS_BURST": "2",
         "NGINX_WORKER_USER": "www-data",
-        "WEB_UPSTREAM": f"unix:{stack.run_dir}/gunicorn.sock",
+        "WEB_UPSTREAM": f"unix:{stack.run_dir}/sock/gunicorn.sock",
         "FLOWER_UPSTREAM": "127.0.0.1:1",
         "STATIC_ROOT": str(tmp_path),
         "HTPASSWD_FILE": str(tmp_path / "htpasswd"),

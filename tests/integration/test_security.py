@@ -86,3 +86,13 @@ def test_worker_refuses_pickle(stack):
         time.sleep(0.5)
     assert "ContentDisallowed" in log.read_text() or "Refusing to deserialize" in log.read_text()
     assert query("SELECT count(*) FROM ops_taskexecution WHERE task_id = %s", [task_id]) == [(0,)]
+
+
+def test_other_local_users_cannot_reach_gunicorn_directly(stack):
+    """gunicorn trusts nginx's X-Real-IP/X-Forwarded-Proto, so only nginx may talk to it."""
+    sock = stack.run_dir / "sock" / "gunicorn.sock"
+    assert sock.is_socket()
+    probe = f"import socket; s = socket.socket(socket.AF_UNIX); s.connect({str(sock)!r})"
+    result = subprocess.run(["runuser", "-u", "nobody", "--", "python3", "-c", probe], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "PermissionError" in result.stderr
