@@ -23,7 +23,7 @@ def limited_nginx(stack, tmp_path):
         "HTTP_PORT": str(PORT),
         "NGINX_TASKS_RATE": "2r/s",
         "NGINX_TASKS_BURST": "2",
-        "NGINX_WORKER_USER": "www-data",
+        "NGINX_WORKER_USER": stack.nginx_worker_user,
         "WEB_UPSTREAM": f"unix:{stack.run_dir}/sock/gunicorn.sock",
         "FLOWER_UPSTREAM": "127.0.0.1:1",
         "STATIC_ROOT": str(tmp_path),

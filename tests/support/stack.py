@@ -1,6 +1,7 @@
 """Drives the test stack through the project's own scripts (deploy/native/up and down)."""
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -44,6 +45,12 @@ class Stack:
     @property
     def url(self):
         return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def nginx_worker_user(self):
+        """The user deploy/native/up chose for nginx's workers (www-data, or root's fallback)."""
+        conf = (self.run_dir / "nginx" / "nginx.conf").read_text()
+        return re.search(r"^user (\S+);", conf, re.M).group(1)
 
     @property
     def flower_auth(self):
