@@ -1,10 +1,9 @@
-import json
-
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from ops.inputs import BadRequest, field_from
 from ops.responses import PUBLISH_ERRORS, json_error, json_only_methods
 
 from . import services
@@ -14,14 +13,10 @@ from .models import Signup
 @csrf_exempt  # a JSON/form API like POST /tasks/
 @json_only_methods("POST")
 def create_signup(request):
-    if request.content_type == "application/json":
-        try:
-            body = json.loads(request.body or b"")
-        except (ValueError, UnicodeDecodeError):
-            return json_error(400, "body is not valid JSON")
-        email = body.get("email") if isinstance(body, dict) else None
-    else:
-        email = request.POST.get("email")
+    try:
+        email = field_from(request, "email")
+    except BadRequest as error:
+        return json_error(400, str(error))
     if not isinstance(email, str):
         return json_error(400, "missing field: email")
     try:

@@ -1,8 +1,9 @@
 """Parsing and validation of the task API's input, kept apart from the views."""
 
-import json
 import re
 import uuid
+
+from ops.inputs import BadRequest, field_from
 
 from .tasks import TASK_TYPES
 
@@ -10,22 +11,9 @@ from .tasks import TASK_TYPES
 INTEGER_TEXT = re.compile(r"-?[0-9]{1,3}")
 
 
-class BadRequest(ValueError):
-    """Input the API refuses; the message is safe to show to the client."""
-
-
 def task_type_from(request) -> int:
     """The task type from a JSON body ({"type": 1}) or a form body (type=1)."""
-    if request.content_type == "application/json":
-        try:
-            body = json.loads(request.body or b"")
-        except (ValueError, UnicodeDecodeError):
-            raise BadRequest("body is not valid JSON") from None
-        if not isinstance(body, dict):
-            raise BadRequest('JSON body must be an object such as {"type": 1}')
-        raw = body.get("type")
-    else:
-        raw = request.POST.get("type")
+    raw = field_from(request, "type")
     if raw is None:
         raise BadRequest("missing field: type")
     return _checked_type(raw)
