@@ -28,6 +28,8 @@ ALL = [
     Variant("project", "project settings (confirms, durable classic queue)", enqueue=(1, 8, 32, 64), http_ceiling=True),
     Variant("naive", "naive: Celery defaults", NAIVE),
     Variant("ignore_result", "results ignored (ceiling)", {"CELERY_TASK_IGNORE_RESULT": "true"}),
+    # Monitoring's cost: no task events, so Flower (still running) shows no task list.
+    Variant("events_off", "monitoring: no task events for Flower", {"CELERY_WORKER_SEND_TASK_EVENTS": "false"}),
     Variant("no_confirms", "durability: no publisher confirms", {"CELERY_CONFIRM_PUBLISH": "false"}, enqueue=(32,)),
     Variant("quorum", "durability: quorum queue + confirms", {"CELERY_QUEUE_TYPE": "quorum"}, enqueue=(32,)),
     Variant(

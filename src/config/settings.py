@@ -190,7 +190,11 @@ CELERY_DB_REUSE_MAX = env.integer("CELERY_DB_REUSE_MAX", 1000)
 # Journal of task executions (ops.TaskExecution): one INSERT per task, to count redeliveries.
 TASK_JOURNAL = env.boolean("TASK_JOURNAL", False)
 
-CELERY_WORKER_SEND_TASK_EVENTS = True  # Flower shows tasks live
+# Task events: Flower's task list is built from them (deploy/bin/flower only asks workers to
+# send them when this is true). They are published without confirms, which blocked the
+# worker's event loop (config/worker_consumer.py).
+CELERY_WORKER_SEND_TASK_EVENTS = env.boolean("CELERY_WORKER_SEND_TASK_EVENTS", True)
+CELERY_WORKER_CONSUMER = "config.worker_consumer:EventsWithoutConfirmsConsumer"
 # task-sent events cost one more publish (and confirm) per enqueue for Flower's SENT state
 # only; off: +15-40% POST /tasks/ throughput (bench/results/tuning). Flower still shows
 # every task from the moment a worker receives it.

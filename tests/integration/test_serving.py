@@ -52,6 +52,18 @@ def test_flower_api_lists_the_worker(stack):
     assert wait_until(workers, 30, 1, "Flower to list the worker")
 
 
+def test_flower_shows_a_task_that_ran(stack):
+    """Task events reach Flower (published without confirms, config/worker_consumer.py)."""
+    task_id = stack.submit(0)
+    stack.wait_final(task_id)
+
+    def task_in_flower():
+        response = stack.get(f"/flower/api/task/info/{task_id}", auth=stack.flower_auth)
+        return response.status_code == 200 and response.json().get("state") == "SUCCESS"
+
+    assert wait_until(task_in_flower, 30, 0.5, "Flower to show the task as SUCCESS")
+
+
 def test_oversized_body_is_refused_by_nginx(stack):
     response = stack.post("/tasks/", data=b"x" * (2 * 1024 * 1024), headers={"Content-Type": "application/json"})
     assert response.status_code == 413

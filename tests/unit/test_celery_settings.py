@@ -1,5 +1,9 @@
 """The delivery guarantees the deployment depends on are really configured."""
 
+from types import SimpleNamespace
+
+from celery.utils.imports import symbol_by_name
+
 from config.celery import app
 
 
@@ -41,3 +45,11 @@ def test_beat_schedules_result_cleanup():
     tasks = {entry["task"] for entry in app.conf.beat_schedule.values()}
     assert "celery.backend_cleanup" in tasks
     assert app.conf.result_expires  # without it the cleanup task deletes nothing
+
+
+def test_worker_events_are_published_without_confirms_and_tasks_with_them():
+    consumer_class = symbol_by_name(app.conf.worker_consumer)
+    worker_consumer = SimpleNamespace(app=app, ensure_connected=lambda connection: connection)
+    events_connection = consumer_class.connection_for_write(worker_consumer)  # lazy: no connect
+    assert events_connection.transport_options["confirm_publish"] is False
+    assert app.connection_for_write().transport_options["confirm_publish"] is True
