@@ -1,6 +1,6 @@
 """make bench: every variant's stack in turn, the measurements, then the report.
 
-    bench/run [--variants project,naive,...] [--tasks N] [--seconds S] [--out FILE] [--label TEXT]
+    bench/run [--variants project,naive,...] [--tasks N] [--seconds S] [--repeats R] [--out FILE] [--label TEXT]
 
 Environment variables set for bench/run reach every variant's stack (e.g. WEB_CONCURRENCY=6
 to measure a tuning candidate); a variant's own settings (bench/variants.py) win over them.
@@ -26,7 +26,8 @@ def arguments():
     parser.add_argument("--variants", default=",".join(v.key for v in ALL), help="comma-separated keys")
     parser.add_argument("--tasks", type=int, default=3000, help="tasks per end-to-end run")
     parser.add_argument("--publishers", type=int, default=4, help="threads publishing them")
-    parser.add_argument("--seconds", type=int, default=8, help="length of each HTTP load run")
+    parser.add_argument("--seconds", type=int, default=6, help="length of each HTTP load run")
+    parser.add_argument("--repeats", type=int, default=3, help="HTTP runs per row, in turns; the median is kept")
     parser.add_argument("--connections", help="comma-separated wrk connection counts for every variant")
     parser.add_argument("--no-e2e", action="store_true", help="only the HTTP measurements")
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
@@ -37,26 +38,43 @@ def arguments():
 def http_runs(stack, variant, args):
     """POST /tasks/ (and /healthz) through nginx. Workers are stopped, so the figures are
     the accept path alone and the 2 cores are not shared with task execution; the queue is
-    purged after each run so every run starts from the same broker state."""
+    purged after each run so every run starts from the same broker state.
+
+    The ceiling and the enqueue rows are measured in turns (/healthz, POST, /healthz, POST,
+    ...), args.repeats times each, and each row is the run with the median req/s: a slow
+    moment of this shared machine then lands on both sides of the ratio, or on neither."""
     runs = []
 
-    def measure(what, path, connections, body=None):
-        load.wrk(stack.url + path, 32, 2, body)  # warm-up: connections, imports, caches
+    def measure(what, path, count, body=None):
+        run = load.wrk(stack.url + path, count, args.seconds, body)
         stack.purge_queue()
-        for count in connections:
-            run = load.wrk(stack.url + path, count, args.seconds, body)
-            stack.purge_queue()
-            runs.append({"variant": variant.key, "what": what, **run})
-            figures = f"{run['rps']:>6.0f} req/s  p99 {run['p99_ms']:5.1f} ms"
-            print(f"  {what:<22} c={count:<3} {figures}  cpu% {run['cpu_percent']}", flush=True)
+        return {"variant": variant.key, "what": what, **run}
 
+    def report(row):
+        figures = f"{row['rps']:>6.0f} req/s  p99 {row['p99_ms']:5.1f} ms  runs {row['rps_runs']}"
+        print(f"  {row['what']:<22} c={row['connections']:<3} {figures}  cpu% {row['cpu_percent']}", flush=True)
+
+    def median_row(samples):
+        row = sorted(samples, key=lambda run: run["rps"])[len(samples) // 2]
+        row["rps_runs"] = [run["rps"] for run in samples]
+        report(row)
+        return row
+
+    requests = [("POST /tasks/", "/tasks/", TASK_BODY)]
     if variant.http_ceiling:
+        requests.insert(0, ("GET /healthz", "/healthz", None))
         # The mixed case: the same 2 cores also run the tasks the requests enqueue.
-        measure("POST /tasks/ +workers", "/tasks/", (32,), TASK_BODY)
+        runs.append(median_row([measure("POST /tasks/ +workers", "/tasks/", 32, TASK_BODY)]))
     stack.workers("stop")
-    if variant.http_ceiling:
-        measure("GET /healthz", "/healthz", variant.enqueue)
-    measure("POST /tasks/", "/tasks/", variant.enqueue, TASK_BODY)
+    for _, path, body in requests:
+        load.wrk(stack.url + path, 32, 2, body)  # warm-up: connections, imports, caches
+    stack.purge_queue()
+    for count in variant.enqueue:
+        samples = {what: [] for what, _, _ in requests}
+        for _ in range(args.repeats):
+            for what, path, body in requests:
+                samples[what].append(measure(what, path, count, body))
+        runs += [median_row(rows) for rows in samples.values()]
     stack.workers("start")
     return runs
 
@@ -72,7 +90,12 @@ def main():
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "label": args.label,
         "machine": machine.describe(variant_env({})),
-        "parameters": {"tasks": args.tasks, "publishers": args.publishers, "http_seconds": args.seconds},
+        "parameters": {
+            "tasks": args.tasks,
+            "publishers": args.publishers,
+            "http_seconds": args.seconds,
+            "http_repeats": args.repeats,
+        },
         "variants": {v.key: {"title": v.title, "env": v.env} for v in variants},
         "http": [],
         "e2e": [],

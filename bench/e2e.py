@@ -2,20 +2,24 @@
 read that variant's settings): submit N no-op tasks, wait until all N are done, print JSON.
 
 "Done" is a SUCCESS row in django_celery_results_taskresult (its date_done, written by the
-worker) or, when results are ignored, the worker's task-succeeded event (its timestamp).
-The event listener runs in every variant so each pays the same for it.
+worker) or, when results are ignored, the task's succeeded time in Flower (the worker's
+task-succeeded event, which Flower collects in every variant anyway). The bench adds no
+event consumer of its own: it would take CPU from the stack it measures.
 
     python -m bench.e2e N [publishing threads]
 """
 
+import base64
 import json
 import os
 import statistics
 import sys
 import threading
 import time
+import urllib.request
 
 import django
+from kombu import Connection
 
 POLL_SECONDS = 0.1
 SUCCESS_ROWS = "FROM django_celery_results_taskresult WHERE task_id = ANY(%s) AND status = 'SUCCESS'"
@@ -23,6 +27,7 @@ SUCCESS_ROWS = "FROM django_celery_results_taskresult WHERE task_id = ANY(%s) AN
 # CPU from the stack; a lookup of thousands of ids per poll cost PostgreSQL and the bench
 # several percent of the 2 cores. The exact per-id query runs once this count is reached.
 ALL_SUCCESS_ROWS = "SELECT count(*) FROM django_celery_results_taskresult WHERE status = 'SUCCESS'"
+QUEUE = "celery"
 
 
 def percentile(values, fraction):
@@ -30,35 +35,29 @@ def percentile(values, fraction):
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-class SucceededEvents:
-    """Collects task-succeeded events (uuid -> worker timestamp) on a background thread."""
+class FlowerTasks:
+    """Succeeded times (uuid -> the worker's timestamp) from Flower's API, on loopback."""
 
-    def __init__(self, app):
-        self.app = app
-        self.done = {}
-        self.ready = threading.Event()
-        threading.Thread(target=self._listen, daemon=True).start()
-        if not self.ready.wait(30):
-            raise RuntimeError("the event listener did not start")
+    def __init__(self):
+        port = os.environ.get("FLOWER_PORT", "5555")
+        self.url = f"http://127.0.0.1:{port}/flower/api/tasks?state=SUCCESS"
+        credentials = f"{os.environ['FLOWER_USER']}:{os.environ['FLOWER_PASSWORD']}".encode()
+        self.headers = {"Authorization": "Basic " + base64.b64encode(credentials).decode()}
 
-    def _listen(self):
-        events = self
+    def succeeded(self):
+        request = urllib.request.Request(self.url, headers=self.headers)  # noqa: S310 (fixed http URL)
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return {uuid: task["succeeded"] for uuid, task in json.load(response).items()}
 
-        class Receiver(self.app.events.Receiver):
-            def on_consume_ready(self, *args, **kwargs):
-                events.ready.set()
 
-            def event_from_message(self, body, localize=False, **kwargs):
-                # The worker's own time.time(): the same clock as the submit times here.
-                return super().event_from_message(body, localize=False, **kwargs)
+class QueueDepth:
+    """Messages waiting in the task queue (a passive declare: one broker round trip)."""
 
-        def on_succeeded(event):
-            self.done[event["uuid"]] = event["timestamp"]
+    def __init__(self, broker_url):
+        self.channel = Connection(broker_url).default_channel
 
-        with self.app.connection_for_read() as connection:
-            # Task events only (the worker batches them under task.multi), not worker heartbeats.
-            receiver = Receiver(connection, handlers={"task-succeeded": on_succeeded}, routing_key="task.#")
-            receiver.capture(limit=None, timeout=None, wakeup=False)
+    def ready(self):
+        return self.channel.queue_declare(QUEUE, passive=True).message_count
 
 
 def submit(task, n, threads):
@@ -109,14 +108,23 @@ def run(n, threads):
     from workflow.tasks import create_task
 
     ignored = settings.CELERY_TASK_IGNORE_RESULT
+    if ignored and not settings.CELERY_WORKER_SEND_TASK_EVENTS:
+        raise SystemExit("e2e: with results ignored, only task events (in Flower) tell when tasks are done")
     wait_for(lambda: app.control.ping(timeout=0.5), 90, "a worker to answer a ping")
-    events = SucceededEvents(app)
     cursor = connection.cursor()
+    flower, queue = FlowerTasks(), QueueDepth(settings.CELERY_BROKER_URL)
 
     def finished(ids):
         if ignored:
-            return len(ids.keys() & events.done.keys()) == len(ids)
+            # Flower is asked only once the queue is empty (a few tasks at most still running).
+            return queue.ready() == 0 and ids.keys() <= flower.succeeded().keys()
         return stored_count(cursor, ids) == len(ids)
+
+    def done_times(ids):
+        if ignored:
+            succeeded = flower.succeeded()
+            return {i: succeeded[i] for i in ids}
+        return stored_done_times(cursor, ids)
 
     # Warm-up: every pool process imports, connects and caches before the clock starts.
     warm = submit(create_task, 200, threads)
@@ -125,12 +133,12 @@ def run(n, threads):
 
     submitted = submit(create_task, n, threads)
     wait_for(lambda: finished(submitted), max(60, n / 20), f"{n} tasks to finish")
-    done = {i: events.done[i] for i in submitted} if ignored else stored_done_times(cursor, submitted.keys())
+    done = done_times(submitted)
     first_submit, last_submit = min(submitted.values()), max(submitted.values())
     latencies_ms = [(done[i] - submitted[i]) * 1000 for i in submitted]
     return {
         "tasks": n,
-        "done_by": "task-succeeded events" if ignored else "SUCCESS rows",
+        "done_by": "task-succeeded (Flower)" if ignored else "SUCCESS rows",
         "seconds": round(max(done.values()) - first_submit, 3),
         "tasks_per_s": round(n / (max(done.values()) - first_submit), 1),
         "submitted_per_s": round(n / max(last_submit - first_submit, 1e-6), 1),
@@ -145,5 +153,3 @@ if __name__ == "__main__":
     publishers = int(sys.argv[2]) if len(sys.argv) > 2 else 4
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     print(json.dumps(run(count, publishers)))
-    sys.stdout.flush()
-    os._exit(0)  # the listener thread blocks in a socket read; nothing left to flush

@@ -51,7 +51,8 @@ def markdown(results):
     ]
     if results["http"]:
         lines += [
-            f"**Through nginx** (wrk, {results['parameters']['http_seconds']} s per row)",
+            f"**Through nginx** (wrk, {results['parameters']['http_seconds']} s per run; each row the median "
+            f"of {results['parameters'].get('http_repeats', 1)} runs, /healthz and POST taken in turns)",
             "",
             "| variant | request | connections | req/s | p50 ms | p99 ms | errors |",
             "|---|---|--:|--:|--:|--:|--:|",
