@@ -24,6 +24,9 @@ NAIVE = {
     "CELERY_CONFIRM_PUBLISH": "false",
 }
 
+# Nothing durable: a transient classic queue, transient messages, no confirms.
+TRANSIENT = {"CELERY_QUEUE_DURABLE": "false", "CELERY_CONFIRM_PUBLISH": "false"}
+
 ALL = [
     Variant("project", "project settings (confirms, durable classic queue)", enqueue=(1, 8, 32, 64), http_ceiling=True),
     Variant("naive", "naive: Celery defaults", NAIVE),
@@ -32,6 +35,7 @@ ALL = [
     Variant("events_off", "monitoring: no task events for Flower", {"CELERY_WORKER_SEND_TASK_EVENTS": "false"}),
     Variant("no_confirms", "durability: no publisher confirms", {"CELERY_CONFIRM_PUBLISH": "false"}, enqueue=(32,)),
     Variant("quorum", "durability: quorum queue + confirms", {"CELERY_QUEUE_TYPE": "quorum"}, enqueue=(32,)),
+    Variant("transient", "durability: none (transient queue and messages, no confirms)", TRANSIENT, enqueue=(32,)),
     Variant(
         "quorum_no_confirms",
         "durability: quorum queue, no confirms",

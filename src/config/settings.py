@@ -152,11 +152,15 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_QUEUE_TYPE = env.string("CELERY_QUEUE_TYPE", "classic")
 if CELERY_QUEUE_TYPE not in {"classic", "quorum"}:
     raise env.ConfigError(f"CELERY_QUEUE_TYPE={CELERY_QUEUE_TYPE!r}: use classic or quorum")
+# CELERY_QUEUE_DURABLE=false (a transient queue and messages) exists for bench/ only.
+CELERY_QUEUE_DURABLE = env.boolean("CELERY_QUEUE_DURABLE", True)
+if CELERY_QUEUE_TYPE == "quorum" and not CELERY_QUEUE_DURABLE:
+    raise env.ConfigError("CELERY_QUEUE_DURABLE=false needs CELERY_QUEUE_TYPE=classic (quorum queues are durable)")
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_QUEUES = [
-    Queue("celery", durable=True, queue_arguments={"x-queue-type": CELERY_QUEUE_TYPE}),
+    Queue("celery", durable=CELERY_QUEUE_DURABLE, queue_arguments={"x-queue-type": CELERY_QUEUE_TYPE}),
 ]
-CELERY_TASK_DEFAULT_DELIVERY_MODE = "persistent"
+CELERY_TASK_DEFAULT_DELIVERY_MODE = "persistent" if CELERY_QUEUE_DURABLE else "transient"
 # A web request waits at most ~2 connection timeouts for RabbitMQ, then answers 503.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
 # Keep retrying the broker at start-up (containers start in any order) and after loss.

@@ -62,6 +62,7 @@ def run_manage_check(**overrides):
         ({"CELERY_BROKER_URL": "redis://127.0.0.1:6379/0"}, "must be an amqp:// URL"),
         ({"DJANGO_SECRET_KEY": "change-me-django-secret-key"}, "placeholder"),
         ({"CELERY_QUEUE_TYPE": "qourum"}, "use classic or quorum"),
+        ({"CELERY_QUEUE_TYPE": "quorum", "CELERY_QUEUE_DURABLE": "false"}, "quorum queues are durable"),
     ],
 )
 def test_start_up_refuses_with_one_line(overrides, message):
