@@ -1,6 +1,7 @@
 """make bench: every variant's stack in turn, the measurements, then the report.
 
-    bench/run [--variants project,naive,...] [--tasks N] [--seconds S] [--repeats R] [--out FILE] [--label TEXT]
+    bench/run [--variants project,naive,...] [--tasks N] [--rounds K] [--seconds S] [--repeats R]
+              [--out FILE] [--label TEXT]
 
 Environment variables set for bench/run reach every variant's stack (e.g. WEB_CONCURRENCY=6
 to measure a tuning candidate); a variant's own settings (bench/variants.py) win over them.
@@ -24,9 +25,10 @@ TASK_BODY = '{"type": 0}'  # the seeds' no-op task type
 def arguments():
     parser = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n")[0])
     parser.add_argument("--variants", default=",".join(v.key for v in ALL), help="comma-separated keys")
-    parser.add_argument("--tasks", type=int, default=3000, help="tasks per end-to-end run")
+    parser.add_argument("--tasks", type=int, default=1500, help="tasks per end-to-end round")
+    parser.add_argument("--rounds", type=int, default=3, help="end-to-end rounds per variant; the median is kept")
     parser.add_argument("--publishers", type=int, default=4, help="threads publishing them")
-    parser.add_argument("--seconds", type=int, default=6, help="length of each HTTP load run")
+    parser.add_argument("--seconds", type=int, default=5, help="length of each HTTP load run")
     parser.add_argument("--repeats", type=int, default=3, help="HTTP runs per row, in turns; the median is kept")
     parser.add_argument("--connections", help="comma-separated wrk connection counts for every variant")
     parser.add_argument("--no-e2e", action="store_true", help="only the HTTP measurements")
@@ -93,6 +95,7 @@ def main():
         "parameters": {
             "tasks": args.tasks,
             "publishers": args.publishers,
+            "e2e_rounds": args.rounds,
             "http_seconds": args.seconds,
             "http_repeats": args.repeats,
         },
@@ -106,9 +109,10 @@ def main():
             if variant.enqueue:
                 results["http"] += http_runs(stack, variant, args)
             if not args.no_e2e:
-                run = stack.e2e(args.tasks, args.publishers)
+                run = stack.e2e(args.tasks, args.publishers, args.rounds)
                 results["e2e"].append({"variant": variant.key, **run})
                 figures = f"{run['tasks_per_s']:.0f} tasks/s  p99 {run['latency_p99_ms']:.0f} ms"
+                figures += f"  rounds {run['rounds_tasks_per_s']}"
                 print(f"  end to end: {figures}  cpu% {run['cpu_percent']}", flush=True)
     results["duration_s"] = round(time.monotonic() - started)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ worker) or, when results are ignored, the task's succeeded time in Flower (the w
 task-succeeded event, which Flower collects in every variant anyway). The bench adds no
 event consumer of its own: it would take CPU from the stack it measures.
 
-    python -m bench.e2e N [publishing threads]
+    python -m bench.e2e N [publishing threads] [rounds]
 """
 
 import base64
@@ -99,7 +99,7 @@ def stored_count(cursor, ids):
     return cursor.fetchone()[0]
 
 
-def run(n, threads):
+def run(n, threads, rounds):
     django.setup()
     from django.conf import settings
     from django.db import connection
@@ -129,27 +129,34 @@ def run(n, threads):
     # Warm-up: every pool process imports, connects and caches before the clock starts.
     warm = submit(create_task, 200, threads)
     wait_for(lambda: finished(warm), 60, "the warm-up tasks")
-    cursor.execute("TRUNCATE django_celery_results_taskresult")
 
-    submitted = submit(create_task, n, threads)
-    wait_for(lambda: finished(submitted), max(60, n / 20), f"{n} tasks to finish")
-    done = done_times(submitted)
-    first_submit, last_submit = min(submitted.values()), max(submitted.values())
-    latencies_ms = [(done[i] - submitted[i]) * 1000 for i in submitted]
-    return {
-        "tasks": n,
-        "done_by": "task-succeeded (Flower)" if ignored else "SUCCESS rows",
-        "seconds": round(max(done.values()) - first_submit, 3),
-        "tasks_per_s": round(n / (max(done.values()) - first_submit), 1),
-        "submitted_per_s": round(n / max(last_submit - first_submit, 1e-6), 1),
-        "latency_p50_ms": round(percentile(latencies_ms, 0.50), 1),
-        "latency_p99_ms": round(percentile(latencies_ms, 0.99), 1),
-        "latency_mean_ms": round(statistics.fmean(latencies_ms), 1),
-    }
+    def measured_round():
+        cursor.execute("TRUNCATE django_celery_results_taskresult")
+        submitted = submit(create_task, n, threads)
+        wait_for(lambda: finished(submitted), max(60, n / 20), f"{n} tasks to finish")
+        done = done_times(submitted)
+        first_submit, last_submit = min(submitted.values()), max(submitted.values())
+        latencies_ms = [(done[i] - submitted[i]) * 1000 for i in submitted]
+        return {
+            "tasks": n,
+            "done_by": "task-succeeded (Flower)" if ignored else "SUCCESS rows",
+            "seconds": round(max(done.values()) - first_submit, 3),
+            "tasks_per_s": round(n / (max(done.values()) - first_submit), 1),
+            "submitted_per_s": round(n / max(last_submit - first_submit, 1e-6), 1),
+            "latency_p50_ms": round(percentile(latencies_ms, 0.50), 1),
+            "latency_p99_ms": round(percentile(latencies_ms, 0.99), 1),
+            "latency_mean_ms": round(statistics.fmean(latencies_ms), 1),
+        }
+
+    # Rounds, and the median one reported: this shared machine has slow moments of seconds.
+    results = sorted((measured_round() for _ in range(rounds)), key=lambda result: result["tasks_per_s"])
+    median = results[len(results) // 2]
+    return {**median, "rounds_tasks_per_s": [result["tasks_per_s"] for result in results]}
 
 
 if __name__ == "__main__":
     count = int(sys.argv[1])
     publishers = int(sys.argv[2]) if len(sys.argv) > 2 else 4
+    rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    print(json.dumps(run(count, publishers)))
+    print(json.dumps(run(count, publishers, rounds)))

@@ -65,7 +65,8 @@ def markdown(results):
         lines.append("")
     if results["e2e"]:
         lines += [
-            f"**End to end** ({results['parameters']['tasks']} no-op tasks; latency: submit → result visible)",
+            f"**End to end** ({results['parameters']['tasks']} no-op tasks per round; each row the median of "
+            f"{results['parameters'].get('e2e_rounds', 1)} rounds; latency: submit → result visible)",
             "",
             "| variant | settings changed | tasks/s | p50 ms | p99 ms | submitted/s | done by |",
             "|---|---|--:|--:|--:|--:|---|",

@@ -58,10 +58,10 @@ class Stack:
         with self._broker() as connection:
             return connection.default_channel.queue_purge(QUEUE)
 
-    def e2e(self, tasks, publishers):
+    def e2e(self, tasks, publishers, rounds):
         """Runs bench/e2e.py in a child process that reads this variant's settings."""
         env = dict(self.env, PYTHONPATH=f"{ROOT / 'src'}:{ROOT}")
-        command = [str(ROOT / ".venv/bin/python"), "-m", "bench.e2e", str(tasks), str(publishers)]
+        command = [str(ROOT / ".venv/bin/python"), "-m", "bench.e2e", str(tasks), str(publishers), str(rounds)]
         before, started = cpu.snapshot("bench e2e"), time.monotonic()
         result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
         if result.returncode != 0:
