@@ -161,6 +161,9 @@ CELERY_TASK_QUEUES = [
     Queue("celery", durable=CELERY_QUEUE_DURABLE, queue_arguments={"x-queue-type": CELERY_QUEUE_TYPE}),
 ]
 CELERY_TASK_DEFAULT_DELIVERY_MODE = "persistent" if CELERY_QUEUE_DURABLE else "transient"
+# Broker connections each process keeps open for publishing (Celery's producer pool, used by
+# delay()). 0 opens and closes a connection per publish: only bench/ sets it, to price the pool.
+CELERY_BROKER_POOL_LIMIT = env.integer("CELERY_BROKER_POOL_LIMIT", 10)
 # A web request waits at most ~2 connection timeouts for RabbitMQ, then answers 503.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
 # Keep retrying the broker at start-up (containers start in any order) and after loss.
