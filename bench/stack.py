@@ -39,6 +39,9 @@ class Stack:
 
     def __exit__(self, *exc):
         self.down()
+        # Leave no queue of this variant's type behind (a worker started later on the bench
+        # vhost with other settings would stop on PRECONDITION_FAILED).
+        self.delete_queue()
 
     def down(self):
         self._run("deploy/native/down", timeout=240)
