@@ -21,13 +21,14 @@ import urllib.request
 import django
 from kombu import Connection
 
+from .stack import QUEUE
+
 POLL_SECONDS = 0.1
 SUCCESS_ROWS = "FROM django_celery_results_taskresult WHERE task_id = ANY(%s) AND status = 'SUCCESS'"
 # While waiting: a count over the (truncated) table, cheap enough to poll without taking
 # CPU from the stack; a lookup of thousands of ids per poll cost PostgreSQL and the bench
 # several percent of the 2 cores. The exact per-id query runs once this count is reached.
 ALL_SUCCESS_ROWS = "SELECT count(*) FROM django_celery_results_taskresult WHERE status = 'SUCCESS'"
-QUEUE = "celery"
 
 
 def percentile(values, fraction):
