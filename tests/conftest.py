@@ -19,7 +19,8 @@ def pytest_configure(config):
 
 @pytest.fixture(scope="session")
 def django_db_setup():
-    """Use the test stack's database as it is: deploy/bin/migrate has migrated it.
+    """Use the test stack's database as it is: tests/run recreated and migrated it
+    (tests/support/fresh.py) before pytest started.
 
     Unit tests still run inside a transaction that is rolled back (the `db` fixture).
     """

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.host import support
+from tests.support import fresh
 
 
 def test_urls():
@@ -30,7 +31,7 @@ def pytest_configure(config):
 
 @pytest.fixture(scope="session")
 def host_env_file(tmp_path_factory):
-    """An environment file as deploy/install writes it, pointing at app_host_test and free ports."""
+    """An environment file as deploy/install writes it, pointing at app_systemd_test and free ports."""
     tmp = tmp_path_factory.mktemp("hostenv")
     database_url, broker_url = test_urls()
     values = support.read_env(support.repo_env_file())
@@ -56,6 +57,9 @@ def host_env_file(tmp_path_factory):
     path.chmod(0o600)
     env = {**support.base_env(), "ENV_FILE": str(path)}
     support.run([support.REPO / "deploy/native/provision"], env=env, timeout=300)
+    # From nothing, as the suite's own database and vhost (tests/support/fresh.py).
+    fresh.reset_database(database_url)
+    fresh.reset_vhost(broker_url)
     support.run([support.REPO / "deploy/bin/migrate"], env=env, timeout=300)
     return path
 
