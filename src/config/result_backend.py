@@ -7,8 +7,12 @@ instead, and the result of a task that already ran would be dropped. Closing the
 connection lets the retry loop (result_backend_always_retry) reconnect with backoff.
 """
 
+import logging
+
 from django.db import InterfaceError, OperationalError, connection
 from django_celery_results.backends.database import DatabaseBackend
+
+log = logging.getLogger(__name__)
 
 
 class RetryingDatabaseBackend(DatabaseBackend):
@@ -20,6 +24,8 @@ class RetryingDatabaseBackend(DatabaseBackend):
 
     def exception_safe_to_retry(self, exc):
         if isinstance(exc, (InterfaceError, OperationalError)):
+            # Logged because the retry loop itself is silent: ops see the outage being waited out.
+            log.warning("result not stored (%s: %s): retrying", type(exc).__name__, str(exc).strip()[:200])
             connection.close()
             return True
         return super().exception_safe_to_retry(exc)

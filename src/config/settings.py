@@ -194,9 +194,6 @@ CELERY_RESULT_BACKEND_MAX_SLEEP_BETWEEN_RETRIES_MS = 5000
 # set; reopening it costs a TCP + auth round trip per task (bench/: ~3.5x fewer tasks/s).
 CELERY_DB_REUSE_MAX = env.integer("CELERY_DB_REUSE_MAX", 1000)
 
-# Journal of task executions (ops.TaskExecution): one INSERT per task, to count redeliveries.
-TASK_JOURNAL = env.boolean("TASK_JOURNAL", False)
-
 # Task events: Flower's task list is built from them (deploy/bin/flower only asks workers to
 # send them when this is true). They are published without confirms, which blocked the
 # worker's event loop (config/worker_consumer.py).

@@ -6,4 +6,4 @@ class OpsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import beat_lock, journal  # noqa: F401  (they connect Celery signals)
+        from . import beat_lock  # noqa: F401  (connects Celery signals)

@@ -17,13 +17,15 @@ def table(results):
         f"Batch: {results['batch']} tasks per scenario over HTTP through nginx; "
         f"run {datetime.now(UTC):%Y-%m-%d} on {platform.machine()}, {platform.system()} {platform.release()}.",
         "",
-        "| Scenario | Accepted (202) | Completed | Failed | Lost | Run twice | 503 during outage | Settled after (s) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| Scenario | Accepted (202) | Completed | Failed | Lost | Run twice (bound) | 503 during outage "
+        "| Other answers | Left in queue | Settled after (s) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in results["scenarios"]:
         lines.append(
             f"| {s['scenario']} | {s['accepted']} | {s['completed']} | {s['failed']} | **{s['lost']}** "
-            f"| {s['duplicated']} | {s['refused']} | {s['recovery_seconds']} |"
+            f"| {s['duplicated']} ({s['duplicate_bound']}) | {s['refused']} "
+            f"| {s['server_errors'] + len(s['unexpected'])} | {sum(s['queue_left'])} | {s['recovery_seconds']} |"
         )
     return "\n".join(lines)
 

@@ -1,6 +1,7 @@
 """A real browser (Debian's Chromium) clicks Short and sees SUCCESS in the table."""
 
 import json
+import time
 
 import pytest
 from selenium import webdriver
@@ -47,9 +48,15 @@ def test_click_short_until_success(stack, browser):
     artifacts = stack.run_dir / "artifacts"
     artifacts.mkdir(exist_ok=True)
     browser.save_screenshot(str(artifacts / "short-task-success.png"))
-    rows = browser.find_elements(By.CSS_SELECTOR, "#tasks tr")
-    assert len(rows) >= 10  # polled about every second through a 10 s task
     assert browser.find_element(By.CSS_SELECTOR, "#tasks tr:first-child td:nth-child(3)").text == "true"
+    # The page polled until the final state and then stopped: one row per status request,
+    # every row but the newest not final, and no request after SUCCESS.
+    task_id = browser.find_element(By.CSS_SELECTOR, "#tasks tr:first-child td:nth-child(1)").text
+    time.sleep(3)  # three poll intervals: a page that kept polling would add rows
+    rows = statuses(browser)
+    assert rows[0] == "SUCCESS" and "SUCCESS" not in rows[1:] and len(rows) >= 2, rows
+    polls = (stack.run_dir / "log" / "nginx.log").read_text().count(f"GET /tasks/{task_id}/ ")
+    assert polls == len(rows)
 
 
 def test_task_results_are_shown_as_text_not_markup(stack, browser, stack_db_blocker):

@@ -1,18 +1,33 @@
-"""The e-mail task runs only after its row is committed (delay_on_commit)."""
+"""The e-mail task is published only after its row is committed (delay_on_commit)."""
 
 import time
 
 import pytest
-from django.db import transaction
+from celery.signals import after_task_publish
+from django.db import connection, transaction
 
 from signups import services
 from signups.models import Signup
 from tests.support.stack import wait_until
 
 pytestmark = pytest.mark.stack
+WELCOME = "signups.tasks.send_welcome_email"
 
 
-def test_email_task_sees_its_committed_row(stack, stack_db_blocker):
+@pytest.fixture
+def published():
+    """Tasks this process publishes: (name, whether a transaction was still open)."""
+    seen = []
+
+    def record(sender=None, **kwargs):
+        seen.append((sender, connection.in_atomic_block))
+
+    after_task_publish.connect(record, weak=False)
+    yield seen
+    after_task_publish.disconnect(record)
+
+
+def test_email_task_sees_its_committed_row(stack, stack_db_blocker, published):
     with stack_db_blocker.unblock():
         with transaction.atomic():
             signup = services.create_signup("grace@example.com")
@@ -31,9 +46,11 @@ def test_email_task_sees_its_committed_row(stack, stack_db_blocker):
         assert latest.result == "true"
     log = (stack.run_dir / "log" / "worker0.log").read_text()
     assert "grace@example.com" in log  # the console e-mail backend printed it
+    # Published once, after the commit, however busy the worker was.
+    assert published == [(WELCOME, False)]
 
 
-def test_rolled_back_signup_sends_nothing(stack, stack_db_blocker):
+def test_rolled_back_signup_sends_nothing(stack, stack_db_blocker, published):
     with stack_db_blocker.unblock():
         with pytest.raises(RuntimeError):
             with transaction.atomic():
@@ -41,4 +58,5 @@ def test_rolled_back_signup_sends_nothing(stack, stack_db_blocker):
                 raise RuntimeError("request failed after the insert")
         time.sleep(2)
         assert not Signup.objects.filter(email="rollback@example.com").exists()
+    assert published == []  # no e-mail task left this process
     assert "rollback@example.com" not in (stack.run_dir / "log" / "worker0.log").read_text()

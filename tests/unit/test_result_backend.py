@@ -1,13 +1,16 @@
-"""Result writes: one statement each, a second write of the same task id updates the row."""
+"""Result writes: one statement each, a second write of the same task id updates the row, a
+write that meets a database outage is retried until it is stored."""
 
 import uuid
+from unittest.mock import patch
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 from django_celery_results.models import TaskResult
 
 from config.celery import app
+from ops.models import StoredTaskResult
 
 pytestmark = pytest.mark.django_db
 
@@ -31,3 +34,24 @@ def test_a_redelivered_task_updates_its_row():
     assert (row.status, row.result) == ("SUCCESS", '{"answer": 42}')
     assert row.date_created == first.date_created
     assert row.date_done >= first.date_done
+
+
+@pytest.mark.django_db(transaction=True)  # the retry closes the connection: no wrapping transaction
+def test_a_write_that_meets_a_database_outage_is_retried_and_stored(caplog):
+    task_id = str(uuid.uuid4())
+    manager = StoredTaskResult._default_manager
+    real_store = manager.store_result
+    calls = []
+
+    def refused_once(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise OperationalError("connection to server at 127.0.0.1, port 5432 failed: Connection refused")
+        return real_store(*args, **kwargs)
+
+    with patch.object(manager, "store_result", side_effect=refused_once):
+        app.backend.store_result(task_id, {"answer": 42}, "SUCCESS")
+
+    assert len(calls) == 2
+    assert TaskResult.objects.get(task_id=task_id).status == "SUCCESS"
+    assert "result not stored (OperationalError" in caplog.text
