@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # Two images from one file (docker-compose.prod.yml builds both):
 #   target app   (the default, last stage): web, worker, beat, flower and migrate, each started
 #                by its deploy/bin script, exactly as on hosts and in the native runner;
