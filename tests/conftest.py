@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 from django.db import connection
 
+from tests.support import stages
 from tests.support.stack import Stack
 
 
@@ -15,6 +16,17 @@ def pytest_configure(config):
     for name in ("DATABASE_URL", "CELERY_BROKER_URL"):
         if not os.environ.get(name, "").endswith("_test"):
             pytest.exit(f"{name} does not point at a *_test database/vhost: run the suite with 'make test'", 2)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if stages.TIMES:
+        terminalreporter.section("time per stage")
+        for name, seconds in stages.TIMES:
+            terminalreporter.write_line(f"{seconds:7.1f} s  {name}")
+    if stages.FIGURES:
+        terminalreporter.section("figures")
+        for line in stages.FIGURES:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")
@@ -30,9 +42,11 @@ def django_db_setup():
 def stack():
     """The whole stack, started exactly as `make up` starts it, stopped at the end."""
     running = Stack.from_environment()
-    running.up()
+    with stages.stage("native: deploy/native/up"):
+        running.up()
     yield running
-    running.down()
+    with stages.stage("native: deploy/native/down"):
+        running.down()
     running.assert_fully_stopped()
 
 

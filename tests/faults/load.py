@@ -19,8 +19,9 @@ import requests
 class Submitter:
     """POST /tasks/ until `count` were answered or `seconds` passed; runs in the background."""
 
-    def __init__(self, url, count, seconds=120, task_type=0, threads=8):
+    def __init__(self, url, count, seconds=120, task_type=0, threads=8, pause=0.0):
         self.url, self.count, self.seconds, self.task_type, self.threads = url, count, seconds, task_type, threads
+        self.pause = pause  # seconds each thread waits between requests: a steady load, not a flood
         self.accepted, self.refused, self.server_errors, self.unexpected = [], 0, 0, []
         self._lock = threading.Lock()
         self._left = count
@@ -86,6 +87,7 @@ class Submitter:
                         self.server_errors += 1
                     else:
                         self.unexpected.append(value)
+                time.sleep(self.pause)
 
     def _run(self):
         deadline = time.monotonic() + self.seconds

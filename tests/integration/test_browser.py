@@ -1,60 +1,27 @@
 """A real browser (Debian's Chromium) clicks Short and sees SUCCESS in the table."""
 
 import json
-import time
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-pytestmark = pytest.mark.stack
+from tests.support.browser import chromium, click_short_until_success
 
-CHROMIUM_FLAGS = [
-    "--headless=new",
-    "--no-sandbox",  # we run as root in CI
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--no-first-run",
-    "--disable-background-networking",  # this machine has no Internet: no update checks
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1200,800",
-]
+pytestmark = pytest.mark.stack
 
 
 @pytest.fixture
 def browser(tmp_path):
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in CHROMIUM_FLAGS + [f"--user-data-dir={tmp_path / 'profile'}"]:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
-    yield driver
-    driver.quit()
+    with chromium(tmp_path / "profile") as driver:
+        yield driver
 
 
 def test_click_short_until_success(stack, browser):
-    browser.get(stack.url + "/")
-    browser.find_element(By.CSS_SELECTOR, "button[data-type='1']").click()
-
-    def statuses(driver):
-        cells = driver.find_elements(By.CSS_SELECTOR, "#tasks tr td:nth-child(2)")
-        return [cell.text for cell in cells]
-
-    WebDriverWait(browser, 15).until(lambda d: "PENDING" in statuses(d))
-    WebDriverWait(browser, 45, poll_frequency=0.5).until(lambda d: "SUCCESS" in statuses(d))
     artifacts = stack.run_dir / "artifacts"
     artifacts.mkdir(exist_ok=True)
-    browser.save_screenshot(str(artifacts / "short-task-success.png"))
-    assert browser.find_element(By.CSS_SELECTOR, "#tasks tr:first-child td:nth-child(3)").text == "true"
-    # The page polled until the final state and then stopped: one row per status request,
-    # every row but the newest not final, and no request after SUCCESS.
-    task_id = browser.find_element(By.CSS_SELECTOR, "#tasks tr:first-child td:nth-child(1)").text
-    time.sleep(3)  # three poll intervals: a page that kept polling would add rows
-    rows = statuses(browser)
-    assert rows[0] == "SUCCESS" and "SUCCESS" not in rows[1:] and len(rows) >= 2, rows
+    task_id, rows = click_short_until_success(browser, stack.url, artifacts / "short-task-success.png")
+    # One row per status request nginx served, and none after SUCCESS.
     polls = (stack.run_dir / "log" / "nginx.log").read_text().count(f"GET /tasks/{task_id}/ ")
     assert polls == len(rows)
 

@@ -1,0 +1,169 @@
+"""The container flavour for real: the test engine (./engine), the images no registry can
+give here (./images), and the stack `make up` starts from docker-compose.prod.yml on a
+port and project name of the test run's own."""
+
+import os
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.host.support import read_env
+from tests.support import stages
+from tests.support.stack import ROOT, wait_until
+
+HERE = Path(__file__).resolve().parent
+PROJECT = "apptest"
+HTTP_PORT = 18090
+PIDFILE = Path(os.environ.get("ENGINE_DIR", "/var/tmp/app-test-engine")) / "dockerd.pid"
+
+
+def timed(name, args, env, timeout):
+    """Run a stage, fail with its output; its time goes to the run's summary."""
+    with stages.stage(f"containers: {name}"):
+        result = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise AssertionError(f"{name} exited {result.returncode}:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return result
+
+
+def engine_pid():
+    try:
+        pid = int(PIDFILE.read_text())
+        os.kill(pid, 0)
+        return pid
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return None
+
+
+def engine_environment():
+    """What `engine env` exports, applied to a minimal environment (nothing of the native test stack)."""
+    out = subprocess.run([HERE / "engine", "env"], capture_output=True, text=True, check=True).stdout
+    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/root"}
+    for line in out.splitlines():
+        key, value = line.removeprefix("export ").split("=", 1)
+        env[key] = value.replace("$PATH", env["PATH"])
+    return env
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    """The test engine, stopped at the end if this session started it (and then checked gone)."""
+    already_running = engine_pid()
+    env = engine_environment()
+    timed("engine start", [HERE / "engine", "start"], env, 600)
+    yield env
+    if already_running:
+        return
+    pid = engine_pid()
+    timed("engine stop", [HERE / "engine", "stop"], env, 300)
+    assert pid and not Path(f"/proc/{pid}").exists(), "dockerd still runs after engine stop"
+    shims = subprocess.run(["pgrep", "-f", "containerd-shim"], capture_output=True, text=True).stdout.split()
+    assert shims == [], f"container processes left after engine stop: {shims}"
+
+
+@dataclass
+class ComposeStack:
+    env: dict
+    project_dir: Path = ROOT
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{HTTP_PORT}"
+
+    @property
+    def flower_auth(self):
+        values = read_env(ROOT / ".env")
+        return values["FLOWER_USER"], values["FLOWER_PASSWORD"]
+
+    def compose(self, *args, check=True, timeout=300, stdin=None):
+        command = ["docker", "compose", "-f", "docker-compose.prod.yml", "--env-file", ".env", *args]
+        result = subprocess.run(command, cwd=self.project_dir, env=self.env, capture_output=True, text=True,
+                                timeout=timeout, input=stdin)  # fmt: skip
+        if check and result.returncode != 0:
+            raise AssertionError(f"{' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def docker(self, *args, check=True, timeout=120):
+        result = subprocess.run(["docker", *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"docker {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
+        return result.stdout
+
+    def logs(self, container):
+        """A container's output, stdout and stderr together (Celery logs to stderr)."""
+        return subprocess.run(["docker", "logs", container], env=self.env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, timeout=60).stdout  # fmt: skip
+
+    def containers(self, service, all_states=False):
+        args = ["ps", "-q", "--filter", f"label=com.docker.compose.project={PROJECT}",
+                "--filter", f"label=com.docker.compose.service={service}"]  # fmt: skip
+        return self.docker(*args, *(["-a"] if all_states else [])).split()
+
+    def make(self, target, extra_env=None, timeout=900):
+        return timed(f"make {target}", ["make", "-C", self.project_dir, target], {**self.env, **(extra_env or {})},
+                     timeout)  # fmt: skip
+
+    def get(self, path, **kwargs):
+        return requests.get(self.url + path, timeout=10, **kwargs)
+
+    def post(self, path, **kwargs):
+        return requests.post(self.url + path, timeout=10, **kwargs)
+
+    def submit(self, task_type=0):
+        response = self.post("/tasks/", json={"type": task_type})
+        assert response.status_code == 202, response.text
+        return response.json()["task_id"]
+
+    def wait_final(self, task_id, timeout=90):
+        def final():
+            body = self.get(f"/tasks/{task_id}/").json()
+            return body if body["task_status"] in {"SUCCESS", "FAILURE"} else None
+
+        return wait_until(final, timeout, 0.5, f"task {task_id} to finish")
+
+    def results(self, task_ids):
+        """{task_id: (status, result, worker)} of the rows stored for these ids (uuids only)."""
+        ids = ",".join(str(uuid.UUID(task_id)) for task_id in task_ids)
+        query = "SELECT task_id, status, result, worker FROM django_celery_results_taskresult WHERE task_id = ANY"
+        rows = self.sql(f"{query}('{{{ids}}}'::text[])")
+        return {task_id: rest for task_id, *rest in (line.split("|") for line in rows.splitlines())}
+
+    def wait_all_succeeded(self, task_ids, timeout=180):
+        def succeeded():
+            return sum(status == "SUCCESS" for status, _, _ in self.results(task_ids).values()) == len(task_ids)
+
+        wait_until(succeeded, timeout, 2, f"all {len(task_ids)} accepted tasks to succeed")
+
+    def sql(self, statement):
+        values = read_env(ROOT / ".env")
+        user, db = values.get("POSTGRES_USER", "app"), values.get("POSTGRES_DB", "app")
+        # On stdin: a statement naming thousands of task ids is too long for a command line.
+        return self.compose("exec", "-T", "db", "psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-U", user, "-d", db,
+                            stdin=statement).stdout  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def compose_stack(docker_engine):
+    """`make up` on the engine: the images built from the Dockerfile, the stack healthy."""
+    env = {
+        **docker_engine,
+        "FLAVOUR": "containers",
+        "COMPOSE_PROJECT_NAME": PROJECT,
+        "HTTP_PORT": str(HTTP_PORT),
+        # As the native test stack: the fault tests submit faster than the production limit.
+        "NGINX_TASKS_RATE": "1000r/s",
+        "NGINX_TASKS_BURST": "2000",
+    }
+    timed("images (base and stand-ins)", [HERE / "images"], env, 900)
+    stack = ComposeStack(env)
+    stack.make("up")
+    yield stack
+    stack.make("down")
+    left = stack.docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={PROJECT}").split()
+    assert left == [], f"containers left after make down: {left}"
+    networks = stack.docker("network", "ls", "-q", "--filter", f"label=com.docker.compose.project={PROJECT}")
+    assert networks.split() == [], "a network of the stack is left after make down"
