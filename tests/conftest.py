@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 from django.db import connection
 
-from tests.support import stages
+from tests.support import engine, stages
 from tests.support.stack import Stack
 
 
@@ -36,6 +36,15 @@ def django_db_setup():
 
     Unit tests still run inside a transaction that is rolled back (the `db` fixture).
     """
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    """The test engine's environment (tests/support/engine.py); stopped at the end if started here."""
+    env, started_here = engine.start()
+    yield env
+    if started_here:
+        engine.stop(env)
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,14 @@ load_env_file() {
 load_env_file "$ENV_FILE"
 
 # The virtual environment built from requirements/*.lock (.venv here, /opt/venv in the image).
-VENV_DIR=${VENV_DIR:-$APP_ROOT/.venv}
+# The default, this checkout's .venv, is not exported: an empty VENV_DIR= line of the env
+# file exported the name, and the default then followed into the scripts of another
+# checkout (deploy/install runs a release's deploy/bin/migrate, whose venv is its own
+# .venv): there it named a venv that does not exist and `python` was not found.
+if [ -z "${VENV_DIR:-}" ]; then
+  export -n VENV_DIR
+  VENV_DIR=$APP_ROOT/.venv
+fi
 if [ -x "$VENV_DIR/bin/python" ]; then
   export PATH="$VENV_DIR/bin:$PATH"
 fi

@@ -2,7 +2,6 @@
 give here (./images), and the stack `make up` starts from docker-compose.prod.yml on a
 port and project name of the test run's own."""
 
-import os
 import subprocess
 import uuid
 from dataclasses import dataclass
@@ -12,57 +11,16 @@ import pytest
 import requests
 
 from tests.host.support import read_env
-from tests.support import stages
+from tests.support import engine
 from tests.support.stack import ROOT, wait_until
 
 HERE = Path(__file__).resolve().parent
 PROJECT = "apptest"
 HTTP_PORT = 18090
-PIDFILE = Path(os.environ.get("ENGINE_DIR", "/var/tmp/app-test-engine")) / "dockerd.pid"
 
 
 def timed(name, args, env, timeout):
-    """Run a stage, fail with its output; its time goes to the run's summary."""
-    with stages.stage(f"containers: {name}"):
-        result = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-    if result.returncode != 0:
-        raise AssertionError(f"{name} exited {result.returncode}:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
-    return result
-
-
-def engine_pid():
-    try:
-        pid = int(PIDFILE.read_text())
-        os.kill(pid, 0)
-        return pid
-    except (FileNotFoundError, ValueError, ProcessLookupError):
-        return None
-
-
-def engine_environment():
-    """What `engine env` exports, applied to a minimal environment (nothing of the native test stack)."""
-    out = subprocess.run([HERE / "engine", "env"], capture_output=True, text=True, check=True).stdout
-    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/root"}
-    for line in out.splitlines():
-        key, value = line.removeprefix("export ").split("=", 1)
-        env[key] = value.replace("$PATH", env["PATH"])
-    return env
-
-
-@pytest.fixture(scope="session")
-def docker_engine():
-    """The test engine, stopped at the end if this session started it (and then checked gone)."""
-    already_running = engine_pid()
-    env = engine_environment()
-    timed("engine start", [HERE / "engine", "start"], env, 600)
-    yield env
-    if already_running:
-        return
-    pid = engine_pid()
-    timed("engine stop", [HERE / "engine", "stop"], env, 300)
-    assert pid and not Path(f"/proc/{pid}").exists(), "dockerd still runs after engine stop"
-    shims = subprocess.run(["pgrep", "-f", "containerd-shim"], capture_output=True, text=True).stdout.split()
-    assert shims == [], f"container processes left after engine stop: {shims}"
+    return engine.run(f"containers: {name}", args, env, timeout)
 
 
 @dataclass
