@@ -19,10 +19,10 @@ down:
 test: $(DEV_STAMP)
 	@tests/run
 
-## test-faults: the fault-injection scenarios with 1000-task batches; updates the README table
+## test-faults: the fault-injection scenarios with 1000-task batches; updates the table in docs/delivery.md
 test-faults: $(DEV_STAMP)
 	@FAULT_BATCH=$${FAULT_BATCH:-1000} tests/run tests/faults
-	@$(VENV)/bin/python tests/faults/report.py .run/test/faults.json README.md
+	@$(VENV)/bin/python tests/faults/report.py .run/test/faults.json docs/delivery.md
 
 ## bench: benchmarks against the real stack; writes bench/results/
 bench: $(DEV_STAMP)

@@ -1,6 +1,6 @@
-"""Writes the fault-injection results into the README's reliability table.
+"""Writes the fault-injection results into the reliability table of docs/delivery.md.
 
-Usage: python tests/faults/report.py RESULTS_JSON README  (make test-faults runs it)
+Usage: python tests/faults/report.py RESULTS_JSON MARKDOWN_FILE  (make test-faults runs it)
 """
 
 import json
@@ -30,14 +30,14 @@ def table(results):
     return "\n".join(lines)
 
 
-def main(results_path, readme_path):
+def main(results_path, markdown_path):
     results = json.loads(Path(results_path).read_text())
-    readme = Path(readme_path).read_text()
-    head, _, rest = readme.partition(BEGIN)
+    document = Path(markdown_path).read_text()
+    head, _, rest = document.partition(BEGIN)
     _, _, tail = rest.partition(END)
     if not rest:
-        sys.exit(f"{readme_path} has no {BEGIN} marker")
-    Path(readme_path).write_text(f"{head}{BEGIN}\n{table(results)}\n{END}{tail}")
+        sys.exit(f"{markdown_path} has no {BEGIN} marker")
+    Path(markdown_path).write_text(f"{head}{BEGIN}\n{table(results)}\n{END}{tail}")
 
 
 if __name__ == "__main__":

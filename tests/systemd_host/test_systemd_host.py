@@ -145,6 +145,17 @@ def test_installed_healthcheck_says_healthy(host):
         assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
 
 
+def test_the_readme_one_liner_runs_a_management_command_as_app(host):
+    """README, "Operating it": systemd-run with the host's environment file, as the app user."""
+    line = (
+        "systemd-run --pipe --wait --collect -p User=app -p EnvironmentFile=/etc/app/app.env "
+        "/srv/app/current/deploy/bin/manage shell -c 'import os; print(os.getuid(), os.environ[\"DATABASE_URL\"][:11])'"
+    )
+    out = host.sh(line)
+    uid = host.sh("id -u app").strip()
+    assert out.split() == [uid, "postgres://"], out
+
+
 def test_worker_ready_line_is_in_the_journal(host):
     with timed("check: journal"):
         assert f"worker1@{HOSTNAME} ready." in host.journal("app-worker@1")
