@@ -4,7 +4,7 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from ops.inputs import BadRequest, field_from
-from ops.responses import PUBLISH_ERRORS, json_error, json_only_methods
+from ops.responses import json_error, json_only_methods
 
 from . import services
 from .models import Signup
@@ -27,7 +27,7 @@ def create_signup(request):
         return json_error(400, "email is too long")
     try:
         signup = services.create_signup(email)
-    except PUBLISH_ERRORS:
+    except services.WelcomeNotQueued as not_queued:
         # The row is committed; the periodic sweep sends the e-mail once RabbitMQ is back.
-        return JsonResponse({"email_queued": False}, status=201)
+        return JsonResponse({"signup_id": not_queued.signup.pk, "email_queued": False}, status=201)
     return JsonResponse({"signup_id": signup.pk, "email_queued": True}, status=201)

@@ -5,6 +5,7 @@ from unittest.mock import patch
 
 import pytest
 from django.core import mail
+from kombu.exceptions import OperationalError as BrokerError
 
 from signups import services
 from signups.models import Signup
@@ -69,3 +70,15 @@ def test_bad_signup_input(client):
     too_long = "a" * 64 + "@" + ".".join(["b" * 60] * 4) + ".com"  # valid syntax, 310 characters
     assert client.post("/signups/", {"email": too_long}).status_code == 400
     assert not Signup.objects.filter(email="not-an-address").exists()
+
+
+@pytest.mark.django_db(transaction=True)  # real commits: the publish runs on commit
+def test_a_signup_saved_while_the_broker_is_down_answers_with_its_id(client):
+    refused = BrokerError("connection refused")
+    with patch.object(send_welcome_email, "delay", side_effect=refused) as delay:
+        response = client.post("/signups/", {"email": "grace@example.com"})
+    delay.assert_called_once()
+    assert response.status_code == 201
+    body = response.json()
+    assert body["email_queued"] is False
+    assert Signup.objects.get(pk=body["signup_id"]).email == "grace@example.com"
