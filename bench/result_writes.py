@@ -1,6 +1,6 @@
 """Micro-benchmark of one result write, in-process against the bench database (no stack):
 django-celery-results' own backend (get_or_create: SELECT, then BEGIN, INSERT, COMMIT)
-against the project's (one INSERT ... ON CONFLICT DO UPDATE, ops.models). Informs the
+against the project's (one INSERT ... ON CONFLICT DO UPDATE, taskqueue.models). Informs the
 "result writes" tuning decision; bench/run does not call it.
 
     bench/run result-writes [N]
@@ -31,7 +31,7 @@ def main(n):
 
     writers = {
         "upstream": DatabaseBackend(app=app),  # django-celery-results as shipped
-        "project": app.backend,  # config.result_backend.RetryingDatabaseBackend
+        "project": app.backend,  # taskqueue.result_backend.RetryingDatabaseBackend
     }
     result = {"writes": n}
     for name, backend in writers.items():

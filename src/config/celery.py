@@ -12,7 +12,7 @@ app = Celery("config")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # result_backend stays "django-db"; this subclass of its backend class also retries
 # through PostgreSQL restarts. (A loader alias would lose to the package's entry point.)
-app.backend_cls = "config.result_backend:RetryingDatabaseBackend"
+app.backend_cls = "taskqueue.result_backend:RetryingDatabaseBackend"
 app.autodiscover_tasks()
 
 

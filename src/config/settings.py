@@ -26,11 +26,12 @@ INSTALLED_APPS = [
     "django_celery_results",
     "workflow",
     "signups",
+    "taskqueue",
     "ops",
 ]
 
 MIDDLEWARE = [
-    "ops.middleware.ProxyClientAddressMiddleware",
+    "api.middleware.ProxyClientAddressMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -196,9 +197,9 @@ CELERY_DB_REUSE_MAX = env.integer("CELERY_DB_REUSE_MAX", 1000)
 
 # Task events: Flower's task list is built from them (deploy/bin/flower only asks workers to
 # send them when this is true). They are published without confirms, which blocked the
-# worker's event loop (config/worker_consumer.py).
+# worker's event loop (taskqueue/worker_consumer.py).
 CELERY_WORKER_SEND_TASK_EVENTS = env.boolean("CELERY_WORKER_SEND_TASK_EVENTS", True)
-CELERY_WORKER_CONSUMER = "config.worker_consumer:EventsWithoutConfirmsConsumer"
+CELERY_WORKER_CONSUMER = "taskqueue.worker_consumer:EventsWithoutConfirmsConsumer"
 # task-sent events cost one more publish (and confirm) per enqueue for Flower's SENT state
 # only; off: +15-40% POST /tasks/ throughput (bench/results/tuning). Flower still shows
 # every task from the moment a worker receives it.

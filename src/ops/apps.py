@@ -2,8 +2,8 @@ from django.apps import AppConfig
 
 
 class OpsConfig(AppConfig):
+    """Operations: /healthz and /readyz, the healthcheck and migrate_locked commands, and
+    the beat heartbeat the health check reads."""
+
     name = "ops"
     default_auto_field = "django.db.models.BigAutoField"
-
-    def ready(self):
-        from . import beat_lock  # noqa: F401  (connects Celery signals)

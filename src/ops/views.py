@@ -1,7 +1,7 @@
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 
-from .checks import readiness
+from .probes import readiness
 
 
 @require_GET

@@ -3,8 +3,8 @@ from django.core.validators import validate_email
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from ops.inputs import BadRequest, field_from
-from ops.responses import json_error, json_only_methods
+from api.inputs import BadRequest, field_from
+from api.responses import json_error, json_only_methods
 
 from . import services
 from .models import Signup

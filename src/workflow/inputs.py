@@ -3,7 +3,7 @@
 import re
 import uuid
 
-from ops.inputs import BadRequest, field_from
+from api.inputs import BadRequest, field_from
 
 from .tasks import TASK_TYPES
 

@@ -4,7 +4,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
-from ops.responses import enqueue_or_503, json_error, json_only_methods
+from api.responses import enqueue_or_503, json_error, json_only_methods
 
 from .inputs import BadRequest, checked_task_id, task_type_from
 from .tasks import create_task

@@ -137,7 +137,7 @@ def postgresql_cluster():
 
 
 def result_retries(stack):
-    """Result writes the worker retried (config/result_backend.py logs each one)."""
+    """Result writes the worker retried (taskqueue/result_backend.py logs each one)."""
     return (stack.run_dir / "log" / "worker0.log").read_text().count("result not stored")
 
 

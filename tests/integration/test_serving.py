@@ -54,7 +54,7 @@ def test_flower_api_lists_the_worker(stack):
 
 
 def test_flower_shows_a_task_that_ran(stack):
-    """Task events reach Flower (published without confirms, config/worker_consumer.py)."""
+    """Task events reach Flower (published without confirms, taskqueue/worker_consumer.py)."""
     task_id = stack.submit(0)
     stack.wait_final(task_id)
 

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django_celery_results.models import TaskResult
 
 from config.celery import app
-from ops.models import StoredTaskResult
+from taskqueue.models import StoredTaskResult
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ import pytest
 from django.core import mail
 from kombu.exceptions import OperationalError as BrokerError
 
-from signups import services
+from signups import services, welcome
 from signups.models import Signup
 from signups.tasks import send_welcome_email
 
@@ -30,8 +30,8 @@ def test_task_is_published_only_when_the_row_commits(django_capture_on_commit_ca
 
 def test_welcome_is_sent_once_per_signup():
     signup = Signup.objects.create(email="ada@example.com")
-    assert services.send_welcome(signup.pk) is True
-    assert services.send_welcome(signup.pk) is False  # a redelivered task sends nothing
+    assert welcome.send_welcome(signup.pk) is True
+    assert welcome.send_welcome(signup.pk) is False  # a redelivered task sends nothing
     assert len(mail.outbox) == 1
     signup.refresh_from_db()
     assert signup.welcome_sent_at is not None
@@ -43,22 +43,22 @@ def test_welcome_is_sent_once_per_signup():
 )
 def test_transient_smtp_errors_become_retryable(error):
     signup = Signup.objects.create(email="ada@example.com")
-    with patch("signups.services.send_mail", side_effect=error):
-        with pytest.raises(services.TransientEmailError):
-            services.send_welcome(signup.pk)
+    with patch("signups.welcome.send_mail", side_effect=error):
+        with pytest.raises(welcome.TransientEmailError):
+            welcome.send_welcome(signup.pk)
     signup.refresh_from_db()
     assert signup.welcome_sent_at is None
 
 
 def test_permanent_smtp_error_is_not_retried():
     signup = Signup.objects.create(email="ada@example.com")
-    with patch("signups.services.send_mail", side_effect=smtplib.SMTPResponseException(550, b"no such user")):
+    with patch("signups.welcome.send_mail", side_effect=smtplib.SMTPResponseException(550, b"no such user")):
         with pytest.raises(smtplib.SMTPResponseException):
-            services.send_welcome(signup.pk)
+            welcome.send_welcome(signup.pk)
 
 
 def test_retry_policy_is_bounded_with_backoff():
-    assert services.TransientEmailError in send_welcome_email.autoretry_for
+    assert welcome.TransientEmailError in send_welcome_email.autoretry_for
     assert send_welcome_email.max_retries == 6
     assert send_welcome_email.retry_backoff and send_welcome_email.retry_jitter
 

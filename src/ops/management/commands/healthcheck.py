@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from config.celery import app
-from ops import checks
+from ops import probes
 from ops.models import Heartbeat
 from ops.tasks import BEAT_HEARTBEAT
 
@@ -53,7 +53,7 @@ def queues():
     """Depth and consumers of every queue the app publishes to (a passive declare)."""
     report = []
     with app.connection_for_write() as conn:
-        conn.ensure_connection(max_retries=1, interval_start=0, timeout=checks.BROKER_TIMEOUT_SECONDS)
+        conn.ensure_connection(max_retries=1, interval_start=0, timeout=probes.BROKER_TIMEOUT_SECONDS)
         channel = conn.channel()
         for queue in app.conf.task_queues:
             _, depth, consumers = channel.queue_declare(queue=queue.name, passive=True)
@@ -85,9 +85,9 @@ def beat():
 CHECKS = {
     "nginx": (nginx, DOWN),
     "web": (web, DOWN),
-    "postgresql": (checks.database, DOWN),
-    "migrations": (checks.migrations, DOWN),
-    "rabbitmq": (checks.broker, DOWN),
+    "postgresql": (probes.database, DOWN),
+    "migrations": (probes.migrations, DOWN),
+    "rabbitmq": (probes.broker, DOWN),
     "queues": (queues, DEGRADED),
     "workers": (workers, DEGRADED),
     "beat": (beat, DEGRADED),
@@ -97,7 +97,7 @@ CHECKS = {
 def run_checks():
     results, state = {}, HEALTHY
     for name, (check, severity) in CHECKS.items():
-        results[name] = checks.timed(check)
+        results[name] = probes.timed(check)
         if not results[name]["ok"]:
             state = max(state, severity)
     return state, results

@@ -3,14 +3,11 @@
 import functools
 import logging
 
-from amqp.exceptions import AMQPError
 from django.http import JsonResponse
-from kombu.exceptions import OperationalError as BrokerError
+
+from taskqueue.publishing import PUBLISH_ERRORS
 
 log = logging.getLogger(__name__)
-
-# What a publish raises when RabbitMQ is down, refuses the message or does not confirm it.
-PUBLISH_ERRORS = (BrokerError, AMQPError, ConnectionError, TimeoutError, OSError)
 
 
 def json_error(status: int, message: str, **headers) -> JsonResponse:

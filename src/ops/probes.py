@@ -1,4 +1,4 @@
-"""Dependency checks shared by /readyz and deploy/bin/healthcheck. Each is bounded in time."""
+"""Dependency probes shared by /readyz and deploy/bin/healthcheck. Each is bounded in time."""
 
 import time
 

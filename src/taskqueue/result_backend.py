@@ -1,5 +1,5 @@
 """django-celery-results' database backend, made to survive a PostgreSQL restart and to
-write each result in one statement (ops.models.UpsertTaskResultManager).
+write each result in one statement (taskqueue.models.UpsertTaskResultManager).
 
 Upstream retries only InterfaceError ("connection already closed"). While PostgreSQL
 restarts, writes fail with OperationalError ("connection refused", "terminating connection")
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 class RetryingDatabaseBackend(DatabaseBackend):
     @property
     def TaskModel(self):  # noqa: N802 (upstream's attribute name)
-        from ops.models import StoredTaskResult  # the app registry is ready by the first write
+        from .models import StoredTaskResult  # the app registry is ready by the first write
 
         return StoredTaskResult
 
