@@ -132,9 +132,7 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_TIMEZONE = TIME_ZONE
 
 # Delivery. Ack after the task ran, so a crash mid-task redelivers it instead of losing it.
-# CELERY_TASK_ACKS_LATE=false is Celery's default (ack on receipt); only bench/ sets it, to
-# measure the seeds' naive setup with the same code.
-CELERY_TASK_ACKS_LATE = env.boolean("CELERY_TASK_ACKS_LATE", True)
+CELERY_TASK_ACKS_LATE = True
 # ...and a child killed by the OOM killer or SIGKILL requeues its task instead of failing it.
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # With late acks each prefetched message waits behind a long task; 1 keeps work flowing
@@ -153,18 +151,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_QUEUE_TYPE = env.string("CELERY_QUEUE_TYPE", "classic")
 if CELERY_QUEUE_TYPE not in {"classic", "quorum"}:
     raise env.ConfigError(f"CELERY_QUEUE_TYPE={CELERY_QUEUE_TYPE!r}: use classic or quorum")
-# CELERY_QUEUE_DURABLE=false (a transient queue and messages) exists for bench/ only.
-CELERY_QUEUE_DURABLE = env.boolean("CELERY_QUEUE_DURABLE", True)
-if CELERY_QUEUE_TYPE == "quorum" and not CELERY_QUEUE_DURABLE:
-    raise env.ConfigError("CELERY_QUEUE_DURABLE=false needs CELERY_QUEUE_TYPE=classic (quorum queues are durable)")
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_TASK_QUEUES = [
-    Queue("celery", durable=CELERY_QUEUE_DURABLE, queue_arguments={"x-queue-type": CELERY_QUEUE_TYPE}),
-]
-CELERY_TASK_DEFAULT_DELIVERY_MODE = "persistent" if CELERY_QUEUE_DURABLE else "transient"
+CELERY_TASK_QUEUES = [Queue("celery", durable=True, queue_arguments={"x-queue-type": CELERY_QUEUE_TYPE})]
+CELERY_TASK_DEFAULT_DELIVERY_MODE = "persistent"
 # Broker connections each process keeps open for publishing (Celery's producer pool, used by
-# delay()). 0 opens and closes a connection per publish: only bench/ sets it, to price the pool.
-CELERY_BROKER_POOL_LIMIT = env.integer("CELERY_BROKER_POOL_LIMIT", 10)
+# delay()): one per concurrent publisher, reused, instead of a connect per task.
+CELERY_BROKER_POOL_LIMIT = 10
 # A web request waits at most ~2 connection timeouts for RabbitMQ, then answers 503.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
 # Keep retrying the broker at start-up (containers start in any order) and after loss.
@@ -184,8 +176,6 @@ CELERY_TASK_TIME_LIMIT = env.integer("CELERY_TASK_TIME_LIMIT", 90)
 CELERY_RESULT_EXPIRES = env.integer("CELERY_RESULT_EXPIRES_SECONDS", 7 * 24 * 3600)
 # Store task name, arguments and worker with each result, so the admin shows what ran where.
 CELERY_RESULT_EXTENDED = True
-# No result rows at all: bench/ sets it to measure the ceiling; the app's status API needs them.
-CELERY_TASK_IGNORE_RESULT = env.boolean("CELERY_TASK_IGNORE_RESULT", False)
 # Retry result writes when PostgreSQL drops out (restart, failover) instead of losing them.
 CELERY_RESULT_BACKEND_ALWAYS_RETRY = True
 CELERY_RESULT_BACKEND_MAX_RETRIES = 20

@@ -1,0 +1,22 @@
+"""Settings of the benchmark stacks: production's, plus the knobs only bench/variants.py
+turns, to price what production always keeps (bench/bench.env documents them).
+Production never loads this module."""
+
+from kombu import Queue
+
+from config import env
+from config.settings import *  # noqa: F403
+
+# Celery's default, ack on receipt: the seeds' naive setup, with the same code.
+CELERY_TASK_ACKS_LATE = env.boolean("CELERY_TASK_ACKS_LATE", True)
+# 0 opens and closes a broker connection per publish: the price of the producer pool.
+CELERY_BROKER_POOL_LIMIT = env.integer("CELERY_BROKER_POOL_LIMIT", 10)
+# No result rows at all: the ceiling of end-to-end throughput (the status API needs them).
+CELERY_TASK_IGNORE_RESULT = env.boolean("CELERY_TASK_IGNORE_RESULT", False)
+# false: a transient queue and transient messages, the price of durability.
+CELERY_QUEUE_DURABLE = env.boolean("CELERY_QUEUE_DURABLE", True)
+if not CELERY_QUEUE_DURABLE:
+    if CELERY_QUEUE_TYPE == "quorum":  # noqa: F405
+        raise env.ConfigError("CELERY_QUEUE_DURABLE=false needs CELERY_QUEUE_TYPE=classic (quorum queues are durable)")
+    CELERY_TASK_QUEUES = [Queue("celery", durable=False, queue_arguments={"x-queue-type": "classic"})]
+    CELERY_TASK_DEFAULT_DELIVERY_MODE = "transient"
