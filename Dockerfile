@@ -35,6 +35,7 @@ FROM nginx:1.28.0-alpine AS nginx
 # start (only variables that are set), replacing the stock default.conf.
 COPY nginx/app.conf.template /etc/nginx/templates/default.conf.template
 COPY --chmod=0755 nginx/compose/40-flower-htpasswd.sh /docker-entrypoint.d/40-flower-htpasswd.sh
+COPY --chmod=0755 deploy/bin/flower-htpasswd /usr/local/bin/flower-htpasswd
 COPY --from=builder /app/static /app/static
 
 # --- app: slim runtime, no compiler, no pip cache, no wheels, non-root -------------------

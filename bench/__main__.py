@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import load, machine, report
-from .stack import Stack, variant_env
+from .stack import Stack, baseline_env, variant_env
 from .variants import ALL, BY_KEY
 
 RESULTS = Path(__file__).with_name("results")
@@ -26,7 +26,8 @@ def arguments():
     parser = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n")[0])
     parser.add_argument("--variants", default=",".join(v.key for v in ALL), help="comma-separated keys")
     parser.add_argument("--tasks", type=int, default=1500, help="tasks per end-to-end round")
-    parser.add_argument("--rounds", type=int, default=3, help="end-to-end rounds per variant; the median is kept")
+    parser.add_argument("--rounds", type=int, default=3, help="end-to-end rounds per variant, each in turn with "
+                        "a round of the baseline; the medians are kept")  # fmt: skip
     parser.add_argument("--publishers", type=int, default=4, help="threads publishing them")
     parser.add_argument("--seconds", type=int, default=5, help="length of each HTTP load run")
     parser.add_argument("--repeats", type=int, default=3, help="HTTP runs per row, in turns; the median is kept")
@@ -65,8 +66,12 @@ def http_runs(stack, variant, args):
     requests = [("POST /tasks/", "/tasks/", TASK_BODY)]
     if variant.http_ceiling:
         requests.insert(0, ("GET /healthz", "/healthz", None))
-        # The mixed case: the same 2 cores also run the tasks the requests enqueue.
-        runs.append(median_row([measure("POST /tasks/ +workers", "/tasks/", 32, TASK_BODY)]))
+        # The mixed case: the same 2 cores also run the tasks the requests enqueue. Warmed
+        # up and repeated like every other row.
+        load.wrk(stack.url + "/tasks/", 32, 2, TASK_BODY)
+        stack.purge_queue()
+        mixed = [measure("POST /tasks/ +workers", "/tasks/", 32, TASK_BODY) for _ in range(args.repeats)]
+        runs.append(median_row(mixed))
     stack.workers("stop")
     for _, path, body in requests:
         load.wrk(stack.url + path, 32, 2, body)  # warm-up: connections, imports, caches
@@ -79,6 +84,27 @@ def http_runs(stack, variant, args):
         runs += [median_row(rows) for rows in samples.values()]
     stack.workers("start")
     return runs
+
+
+def median_round(rounds):
+    ordered = sorted(rounds, key=lambda run: run["tasks_per_s"])
+    return {**ordered[len(ordered) // 2], "rounds_tasks_per_s": [run["tasks_per_s"] for run in rounds]}
+
+
+def e2e_in_turns(baseline, stack, variant, args):
+    """args.rounds rounds of the variant, each right after a round of the baseline."""
+    rounds = {"baseline": [], "variant": []}
+    for _ in range(args.rounds):
+        rounds["baseline"].append(baseline.e2e(args.tasks, args.publishers, 1))
+        rounds["variant"].append(stack.e2e(args.tasks, args.publishers, 1))
+    run, base = median_round(rounds["variant"]), median_round(rounds["baseline"])
+    ratio = run["tasks_per_s"] / base["tasks_per_s"]
+    print(
+        f"  end to end: {run['tasks_per_s']:.0f} tasks/s (rounds {run['rounds_tasks_per_s']}), baseline in turns "
+        f"{base['tasks_per_s']:.0f} (rounds {base['rounds_tasks_per_s']}): {ratio:.2f}x  cpu% {run['cpu_percent']}",
+        flush=True,
+    )
+    return {"variant": variant.key, **run, "baseline": base, "ratio_to_baseline": round(ratio, 3)}
 
 
 def main():
@@ -103,17 +129,17 @@ def main():
         "http": [],
         "e2e": [],
     }
-    for variant in variants:
-        print(f"== {variant.key}: {variant.title} {variant.env or ''}", flush=True)
-        with Stack(variant_env(variant.env)) as stack:
-            if variant.enqueue:
-                results["http"] += http_runs(stack, variant, args)
-            if not args.no_e2e:
-                run = stack.e2e(args.tasks, args.publishers, args.rounds)
-                results["e2e"].append({"variant": variant.key, **run})
-                figures = f"{run['tasks_per_s']:.0f} tasks/s  p99 {run['latency_p99_ms']:.0f} ms"
-                figures += f"  rounds {run['rounds_tasks_per_s']}"
-                print(f"  end to end: {figures}  cpu% {run['cpu_percent']}", flush=True)
+    # The project's settings run as a baseline stack beside every variant's; end-to-end
+    # rounds alternate between the two (baseline, variant, baseline, ...), so each ratio
+    # compares figures taken minutes apart at most, and a slow moment lands on both.
+    with Stack(baseline_env()) as baseline:
+        for variant in variants:
+            print(f"== {variant.key}: {variant.title} {variant.env or ''}", flush=True)
+            with Stack(variant_env(variant.env)) as stack:
+                if variant.enqueue:
+                    results["http"] += http_runs(stack, variant, args)
+                if not args.no_e2e:
+                    results["e2e"].append(e2e_in_turns(baseline, stack, variant, args))
     results["duration_s"] = round(time.monotonic() - started)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")

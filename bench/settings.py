@@ -7,6 +7,9 @@ from kombu import Queue
 from config import env
 from config.settings import *  # noqa: F403
 
+# When a task is done, the same way for every variant (bench/done/apps.py).
+INSTALLED_APPS = [*INSTALLED_APPS, "bench.done"]  # noqa: F405
+
 # Celery's default, ack on receipt: the seeds' naive setup, with the same code.
 CELERY_TASK_ACKS_LATE = env.boolean("CELERY_TASK_ACKS_LATE", True)
 # 0 opens and closes a broker connection per publish: the price of the producer pool.

@@ -78,3 +78,20 @@ class Stack:
 def variant_env(overrides):
     """The bench's environment (set by bench/run) with a variant's settings on top."""
     return {**os.environ, **overrides}
+
+
+def baseline_env():
+    """A second stack with the project's settings, up for the whole run beside each variant's,
+    so that the two are measured in turns: its own ports, run folder, database and vhost."""
+    env = dict(os.environ)
+    run_dir = f"{env['RUN_DIR']}-baseline"
+    return {
+        **env,
+        "HTTP_PORT": str(int(env["HTTP_PORT"]) + 10),
+        "FLOWER_PORT": str(int(env["FLOWER_PORT"]) + 10),
+        "RUN_DIR": run_dir,
+        "BENCH_DONE_FILE": f"{run_dir}/state/done.log",
+        "DATABASE_URL": env["DATABASE_URL"] + "_baseline",
+        "CELERY_BROKER_URL": env["CELERY_BROKER_URL"] + "_baseline",
+        "CELERY_WORKER_NAME": "baseline",
+    }

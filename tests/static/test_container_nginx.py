@@ -85,27 +85,56 @@ def crypt_matches(password: str, hashed: str) -> bool:
     return crypt.crypt(password, hashed) == hashed
 
 
-def fake_alpine_tools(bin_dir):
-    """busybox mkpasswd (SHA-512 crypt of a password read from stdin) and chgrp, as in the
-    nginx alpine image, which this machine does not have."""
+FLOWER_HTPASSWD = REPO / "deploy" / "bin" / "flower-htpasswd"
+
+
+def tools_without_openssl(bin_dir):
+    """A PATH like the nginx image's: busybox (its mkpasswd: SHA-512 crypt of a password read
+    from stdin, with -S SALT) and the shell tools, no openssl; chgrp records the group."""
+    bin_dir.mkdir(exist_ok=True)
     busybox = bin_dir / "busybox"
     busybox.write_text(
         f"#!{sys.executable} -W ignore\n"
         "import crypt, sys\n"
-        "assert sys.argv[1:] == ['mkpasswd', '-m', 'sha512'], sys.argv\n"
-        "print(crypt.crypt(sys.stdin.readline().rstrip('\\n'), crypt.METHOD_SHA512))\n"
+        "args = sys.argv[1:]\n"
+        "assert args[:3] == ['mkpasswd', '-m', 'sha512'] and len(args) in (3, 5), args\n"
+        "salt = '$6$' + args[4] if len(args) == 5 else crypt.METHOD_SHA512\n"
+        "print(crypt.crypt(sys.stdin.readline().rstrip('\\n'), salt))\n"
     )
     chgrp = bin_dir / "chgrp"
     chgrp.write_text('#!/bin/sh\necho "$1" > "$2.group"\n')
     for tool in (busybox, chgrp):
         tool.chmod(0o755)
+    for name in ("sh", "sed", "cut", "cat", "mv", "echo", "printf"):
+        (bin_dir / name).symlink_to(shutil.which(name))
+    (bin_dir / "flower-htpasswd").symlink_to(FLOWER_HTPASSWD)
+    return bin_dir
+
+
+def flower_htpasswd(path, *args, **env):
+    environment = {"PATH": path, **env}
+    return subprocess.run([FLOWER_HTPASSWD, *map(str, args)], env=environment, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("flavour", ["host (openssl)", "nginx image (busybox)"])
+def test_the_one_writer_prints_a_sha512_line_and_keeps_it_while_the_password_matches(tmp_path, flavour):
+    path = "/usr/bin:/bin" if flavour.startswith("host") else str(tools_without_openssl(tmp_path / "bin"))
+    password = secrets.token_urlsafe(48)  # what deploy/native/make-env generates
+    first = flower_htpasswd(path, FLOWER_USER="ops", FLOWER_PASSWORD=password)
+    assert first.returncode == 0, first.stderr
+    user, hashed = first.stdout.strip().split(":", 1)
+    assert user == "ops" and hashed.startswith("$6$") and password not in hashed
+    assert crypt_matches(password, hashed)
+    current = tmp_path / "current"
+    current.write_text(first.stdout)
+    assert flower_htpasswd(path, current, FLOWER_USER="ops", FLOWER_PASSWORD=password).stdout == first.stdout
+    changed = flower_htpasswd(path, current, FLOWER_USER="ops", FLOWER_PASSWORD=password + "x").stdout
+    assert changed != first.stdout and crypt_matches(password + "x", changed.strip().split(":", 1)[1])
 
 
 def run_htpasswd_script(tmp_path, **env):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    fake_alpine_tools(bin_dir)
-    environment = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HTPASSWD_FILE": str(tmp_path / "flower.htpasswd"), **env}
+    bin_dir = tools_without_openssl(tmp_path / "bin")
+    environment = {"PATH": str(bin_dir), "HTPASSWD_FILE": str(tmp_path / "flower.htpasswd"), **env}
     return subprocess.run([HTPASSWD_SCRIPT], env=environment, capture_output=True, text=True)
 
 

@@ -19,6 +19,7 @@ NOT_SETTINGS = {
     "BASH_SOURCE": "set by bash; common.sh locates the checkout with it",
     "DESTDIR": "staged-install folder given on deploy/install's command line, not an app setting",
     "BENCH_HOLDS_LOCK": "bench/run's marker that it re-executed itself under the machine lock",
+    "BENCH_DONE_FILE": "bench/run derives it from the bench stack's run folder (bench/done writes it)",
     "FLAVOUR": "make up's choice of runner (make up FLAVOUR=native), read before any .env is",
 }
 # ${VAR}s of the nginx templates that each renderer derives from its own layout (socket or
