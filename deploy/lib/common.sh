@@ -9,6 +9,15 @@ export ENV_FILE
 die() { printf '%s: error: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
 say() { printf '==> %s\n' "$*" >&2; }
 
+# Settings whose one default is their line in .env.example (every env file is made from it):
+# a missing one stops with a clear message instead of a second default written here.
+require_settings() {
+  local name
+  for name in "$@"; do
+    [ -n "${!name:-}" ] || die "$name is not set: copy its line from .env.example into $ENV_FILE"
+  done
+}
+
 # KEY=value lines; a variable already set in the environment keeps its value.
 load_env_file() {
   local file=$1 line key value

@@ -4,6 +4,7 @@ os.environ), the deploy scripts (bash ${VAR} reads, supervisord %(ENV_VAR)s), th
 file, the systemd units, the nginx templates, and the test and bench entry scripts."""
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -186,3 +187,15 @@ def test_the_scanner_notices_a_new_read(tmp_path):
     found = set(project_reads(tmp_path))
     expected = {"NEW_PY_KNOB", "NEW_OS_KNOB", "NEW_SH_KNOB", "UNSET_SH_KNOB", "NEW_UNIT_KNOB", "NEW_NGINX_KNOB"}
     assert expected | {"NEW_COMPOSE_KNOB", "APP_ROOT"} == found
+
+
+def test_a_setting_missing_from_the_env_file_stops_a_script_in_one_line(tmp_path):
+    """Scripts keep no second default for what .env.example sets (require_settings)."""
+    env_file = tmp_path / "app.env"
+    env_file.write_text("NGINX_TASKS_RATE=20r/s\n")
+    script = f"source {REPO}/deploy/lib/common.sh && require_settings NGINX_TASKS_RATE NGINX_TASKS_BURST"
+    result = subprocess.run(["bash", "-c", script], env={"PATH": "/usr/bin:/bin", "ENV_FILE": str(env_file)},
+                            capture_output=True, text=True, timeout=10)  # fmt: skip
+    assert result.returncode == 1
+    expected = f"NGINX_TASKS_BURST is not set: copy its line from .env.example into {env_file}"
+    assert result.stderr.strip() == f"bash: error: {expected}"
