@@ -171,6 +171,11 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # Time limits: the longest seed task sleeps 30 s; a stuck task is stopped, not left forever.
 CELERY_TASK_SOFT_TIME_LIMIT = env.integer("CELERY_TASK_SOFT_TIME_LIMIT", 60)
 CELERY_TASK_TIME_LIMIT = env.integer("CELERY_TASK_TIME_LIMIT", 90)
+# The supervisors' patience with a warm shutdown (deploy scripts read it): shorter than the
+# time limit, a stop would kill running tasks. Checked here so every process refuses it.
+WORKER_STOP_SECONDS = env.integer("WORKER_STOP_SECONDS", CELERY_TASK_TIME_LIMIT + 10)
+if WORKER_STOP_SECONDS <= CELERY_TASK_TIME_LIMIT:
+    raise env.ConfigError(f"WORKER_STOP_SECONDS={WORKER_STOP_SECONDS} must be above CELERY_TASK_TIME_LIMIT")
 
 # Results in PostgreSQL (django-celery-results), expired after a week by the beat cleanup.
 CELERY_RESULT_EXPIRES = env.integer("CELERY_RESULT_EXPIRES_SECONDS", 7 * 24 * 3600)

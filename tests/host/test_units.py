@@ -58,5 +58,12 @@ def test_every_service_shares_the_hardening_and_environment_file():
         assert support.unit_settings(unit, "KillMode") == ["mixed"]
         (exec_start,) = support.unit_settings(unit, "ExecStart")
         assert "/srv/app/current/deploy/bin/" in exec_start  # never gunicorn or celery directly
-    worker_stop = int(support.unit_settings("app-worker@.service", "TimeoutStopSec")[0])
-    assert worker_stop > int(support.read_env(support.REPO / ".env.example")["CELERY_TASK_TIME_LIMIT"])
+
+
+def test_the_worker_stop_timeout_is_rendered_from_the_env_file(installed_root):
+    """WORKER_STOP_SECONDS has one home, the env file; deploy/install renders the drop-in."""
+    dropin = installed_root / "etc/systemd/system/app-worker@.service.d/20-stop-timeout.conf"
+    env = support.read_env(installed_root / "etc/app/app.env")
+    assert f"TimeoutStopSec={env['WORKER_STOP_SECONDS']}" in dropin.read_text().splitlines()
+    assert int(env["WORKER_STOP_SECONDS"]) > int(env["CELERY_TASK_TIME_LIMIT"])
+    assert support.unit_settings("app-worker@.service", "TimeoutStopSec") == []  # no second value
