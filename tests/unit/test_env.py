@@ -88,3 +88,24 @@ def test_production_settings_pass_check_deploy():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        ({"WEB_CONCURRENCY": "0"}, "WEB_CONCURRENCY=0 must be 1 or more"),
+        ({"GUNICORN_THREADS": "four"}, "is not an integer"),
+        ({"GUNICORN_WORKER_CLASS": "eventlet"}, "use one of gthread, sync"),
+    ],
+)
+def test_gunicorn_settings_refuse_bad_values_with_one_line(overrides, message):
+    result = subprocess.run(
+        [sys.executable, "-c", "import config.gunicorn"],
+        cwd=ROOT / "src",
+        env={**os.environ, **overrides, "ENV_FILE": "/nonexistent"},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == env.EX_CONFIG
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert message in result.stderr
