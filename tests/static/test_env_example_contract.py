@@ -199,3 +199,13 @@ def test_a_setting_missing_from_the_env_file_stops_a_script_in_one_line(tmp_path
     assert result.returncode == 1
     expected = f"NGINX_TASKS_BURST is not set: copy its line from .env.example into {env_file}"
     assert result.stderr.strip() == f"bash: error: {expected}"
+
+
+def test_the_configuration_reference_lists_every_setting_with_its_default(env_example):
+    """docs/configuration.md is checked against .env.example: same variables, same defaults."""
+    rows = re.findall(r"^\| `([A-Z_][A-Z0-9_]*)` \| (.*?) \|", (REPO / "docs/configuration.md").read_text(), re.M)
+    documented = dict(rows)
+    assert sorted(documented) == sorted(env_example), "docs/configuration.md and .env.example list other variables"
+    for name, value in env_example.items():
+        expected = "random (generated)" if value.startswith("change-me") else (f"`{value}`" if value else "(empty)")
+        assert documented[name] == expected, f"{name}: docs say {documented[name]}, .env.example says {value!r}"
