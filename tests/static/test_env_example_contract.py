@@ -209,3 +209,18 @@ def test_the_configuration_reference_lists_every_setting_with_its_default(env_ex
     for name, value in env_example.items():
         expected = "random (generated)" if value.startswith("change-me") else (f"`{value}`" if value else "(empty)")
         assert documented[name] == expected, f"{name}: docs say {documented[name]}, .env.example says {value!r}"
+
+
+def test_env_files_use_the_subset_every_reader_parses_alike():
+    """.env is read by python-dotenv (Django), deploy/lib/common.sh (scripts), systemd
+    (EnvironmentFile=) and compose (env_file): plain KEY=value lines, without quotes, spaces,
+    $ or #, mean the same to all four. make-env's secrets keep to it (token_urlsafe)."""
+    plain_value = re.compile(r"^[A-Za-z0-9_.,:/@\[\]=+%*-]*$")
+    for path in (REPO / ".env.example", REPO / "deploy/systemd/host.env", REPO / "tests/test.env",
+                 REPO / "bench/bench.env"):  # fmt: skip
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if not line or line.startswith("#"):
+                continue
+            key, sep, value = line.partition("=")
+            assert sep and re.fullmatch(r"[A-Z_][A-Z0-9_]*", key), f"{path.name}:{number}: {line!r}"
+            assert plain_value.match(value), f"{path.name}:{number}: {key}'s value needs quoting somewhere"
