@@ -75,6 +75,12 @@ def shell_reads(path: Path, common_sh: Path) -> set[str]:
     assigned = shell_assigned(code)
     if "lib/common.sh" in code:
         assigned |= shell_assigned(shell_code(common_sh))
+    # A library of steps (deploy/lib/postgresql.sh, ...) reads what the scripts that source
+    # it have set (provision's DB_* from DATABASE_URL): those are not settings either.
+    if path.parent == common_sh.parent and path != common_sh:
+        for script in files("deploy/**/*", root=common_sh.parents[1].parent):
+            if kind(script) == "shell" and f"lib/{path.name}" in shell_code(script):
+                assigned |= shell_assigned(shell_code(script))
     return set(SH_READ_WITH_DEFAULT.findall(code)) | (set(SH_READ.findall(code)) - assigned)
 
 
