@@ -7,8 +7,6 @@ processes x threads. Reload code gracefully with SIGHUP; SIGTERM finishes in-fli
 requests first.
 """
 
-import os
-
 from config import env
 
 LOG_LEVELS = {"debug", "info", "warning", "error", "critical"}
@@ -28,8 +26,9 @@ def one_of(name, default, allowed):
     return value
 
 
-# Systemd's socket (LISTEN_FDS) wins over this when app-web.socket starts the service.
-bind = env.string("GUNICORN_BIND", f"unix:{os.environ.get('RUN_DIR') or '.run'}/sock/gunicorn.sock")
+# Set by every flavour (native/up derives it from its run folder, host.env and the compose
+# file name theirs); systemd's socket (LISTEN_FDS) wins over it when app-web.socket starts web.
+bind = env.required("GUNICORN_BIND")
 worker_class = one_of("GUNICORN_WORKER_CLASS", "gthread", {"gthread", "sync"})
 workers = at_least_one("WEB_CONCURRENCY", 3)
 threads = at_least_one("GUNICORN_THREADS", 4)

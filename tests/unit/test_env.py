@@ -102,7 +102,7 @@ def test_gunicorn_settings_refuse_bad_values_with_one_line(overrides, message):
     result = subprocess.run(
         [sys.executable, "-c", "import config.gunicorn"],
         cwd=ROOT / "src",
-        env={**os.environ, **overrides, "ENV_FILE": "/nonexistent"},
+        env={**os.environ, "GUNICORN_BIND": "unix:/tmp/web.sock", **overrides, "ENV_FILE": "/nonexistent"},
         capture_output=True,
         text=True,
     )
