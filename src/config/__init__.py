@@ -1,4 +1,7 @@
-# Load the Celery app whenever Django starts so that shared_task binds to it.
-from .celery import app as celery_app
+"""The Django project: settings, the Celery app, urls, wsgi, gunicorn's settings.
 
-__all__ = ("celery_app",)
+Nothing is imported here: gunicorn's master imports config.gunicorn, and anything this file
+loaded (the Celery app) would stay in the master and in every worker it forks, which then
+served the previous release after a reload. The Celery app is loaded when Django starts by
+taskqueue's AppConfig.ready().
+"""

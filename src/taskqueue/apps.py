@@ -6,4 +6,8 @@ class TaskQueueConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        # The Celery app, loaded whenever Django starts, so that shared_task binds to it
+        # (a publish before that would go to a default app on amqp://guest@localhost).
+        import config.celery  # noqa: F401
+
         from . import beat_lock  # noqa: F401  (connects Celery signals)

@@ -123,12 +123,13 @@ def test_a_crashed_worker_is_restarted_and_its_task_completes(compose_stack):
 
 
 def test_rabbitmq_restarted_under_load_answers_503_never_500_and_every_202_completes(compose_stack):
-    load = Submitter(compose_stack.url, 5000, seconds=60, threads=4).start()
+    # Long enough to outlast the restart and the broker's boot in any run: stop() ends it.
+    load = Submitter(compose_stack.url, 5000, seconds=300, threads=4).start()
     wait_until(lambda: len(load.accepted) >= 50, 60, 0.2, "the load to get going")
     compose_stack.compose("restart", "rabbitmq", timeout=120)
     wait_until(lambda: compose_stack.get("/readyz").status_code == 200, 120, 1, "/readyz 200 after the restart")
     accepted_before = len(load.accepted)
-    wait_until(lambda: len(load.accepted) >= accepted_before + 50, 60, 0.2, "tasks accepted again")
+    wait_until(lambda: len(load.accepted) >= accepted_before + 50, 120, 0.2, "tasks accepted again")
     load.stop().join()
     stages.note(f"containers: rabbitmq restart: {len(load.accepted)} accepted, {load.refused} answered 503")
     assert load.server_errors == 0 and load.unexpected == []
