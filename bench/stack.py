@@ -29,6 +29,9 @@ class Stack:
     def __enter__(self):
         # Down first: a stack left over by an interrupted run would keep its old settings.
         self.down()
+        # The stack's own database and vhost exist before its queue is deleted (the
+        # baseline's are new on a machine's first run).
+        self._run("deploy/native/provision")
         # A queue's type and arguments are fixed when it is declared: each variant starts
         # from no queue, so it gets its own type, and no message left by the previous one.
         self.delete_queue()
