@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import requests
 
 from tests.host.support import read_env
 from tests.support import engine
-from tests.support.stack import ROOT, wait_until
+from tests.support.stack import ROOT, SeedClient, wait_until
 
 HERE = Path(__file__).resolve().parent
 PROJECT = "apptest"
@@ -24,7 +23,7 @@ def timed(name, args, env, timeout):
 
 
 @dataclass
-class ComposeStack:
+class ComposeStack(SeedClient):
     env: dict
     project_dir: Path = ROOT
 
@@ -64,24 +63,6 @@ class ComposeStack:
     def make(self, target, extra_env=None, timeout=900):
         return timed(f"make {target}", ["make", "-C", self.project_dir, target], {**self.env, **(extra_env or {})},
                      timeout)  # fmt: skip
-
-    def get(self, path, **kwargs):
-        return requests.get(self.url + path, timeout=10, **kwargs)
-
-    def post(self, path, **kwargs):
-        return requests.post(self.url + path, timeout=10, **kwargs)
-
-    def submit(self, task_type=0):
-        response = self.post("/tasks/", json={"type": task_type})
-        assert response.status_code == 202, response.text
-        return response.json()["task_id"]
-
-    def wait_final(self, task_id, timeout=90):
-        def final():
-            body = self.get(f"/tasks/{task_id}/").json()
-            return body if body["task_status"] in {"SUCCESS", "FAILURE"} else None
-
-        return wait_until(final, timeout, 0.5, f"task {task_id} to finish")
 
     def results(self, task_ids):
         """{task_id: (status, result, worker)} of the rows stored for these ids (uuids only)."""

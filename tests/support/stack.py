@@ -26,8 +26,36 @@ def wait_until(predicate, timeout, interval=0.2, message="condition"):
         time.sleep(interval)
 
 
+class SeedClient:
+    """The seeds' HTTP contract as the tests speak it to any flavour's stack, through its
+    nginx at `self.url` (this native stack, the compose stack, the systemd host)."""
+
+    url: str
+
+    def get(self, path, **kwargs):
+        return requests.get(self.url + path, timeout=10, **kwargs)
+
+    def post(self, path, **kwargs):
+        return requests.post(self.url + path, timeout=10, **kwargs)
+
+    def submit(self, task_type=0):
+        response = self.post("/tasks/", json={"type": task_type})
+        assert response.status_code == 202, response.text
+        return response.json()["task_id"]
+
+    def status(self, task_id):
+        return self.get(f"/tasks/{task_id}/").json()
+
+    def wait_final(self, task_id, timeout=90):
+        def final():
+            body = self.status(task_id)
+            return body if body["task_status"] in {"SUCCESS", "FAILURE"} else None
+
+        return wait_until(final, timeout, 0.5, f"task {task_id} to finish")
+
+
 @dataclass
-class Stack:
+class Stack(SeedClient):
     http_port: int
     run_dir: Path
     flower_user: str
@@ -88,27 +116,6 @@ class Stack:
         wait_until(
             lambda: "RUNNING" in self.supervisorctl("status", program, check=False).stdout, timeout, 0.5, program
         )
-
-    def get(self, path, **kwargs):
-        return requests.get(self.url + path, timeout=10, **kwargs)
-
-    def post(self, path, **kwargs):
-        return requests.post(self.url + path, timeout=10, **kwargs)
-
-    def submit(self, task_type=0):
-        response = self.post("/tasks/", json={"type": task_type})
-        assert response.status_code == 202, response.text
-        return response.json()["task_id"]
-
-    def status(self, task_id):
-        return self.get(f"/tasks/{task_id}/").json()
-
-    def wait_final(self, task_id, timeout=60):
-        def final():
-            body = self.status(task_id)
-            return body if body["task_status"] in {"SUCCESS", "FAILURE"} else None
-
-        return wait_until(final, timeout, 0.3, f"task {task_id} to finish")
 
     def healthcheck(self, *args):
         return self.script("deploy/bin/healthcheck", *args, check=False, timeout=60)

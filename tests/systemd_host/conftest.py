@@ -15,10 +15,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-import requests
 
 from tests.support import stages
-from tests.support.stack import ROOT, wait_until
+from tests.support.stack import ROOT, SeedClient, wait_until
 
 HERE = Path(__file__).resolve().parent
 BASE_IMAGE = "app-test/debian:bookworm"
@@ -64,7 +63,7 @@ def checkout_tar() -> bytes:
     return buffer.getvalue()
 
 
-class Host:
+class Host(SeedClient):
     """The host container: commands run in it as root, HTTP through its nginx."""
 
     def __init__(self, env):
@@ -101,24 +100,6 @@ class Host:
         """A query as postgres in the app's database (from /: postgres cannot enter /root)."""
         database = self.app_env()["DATABASE_URL"].rsplit("/", 1)[1]
         return self.sh(f'runuser -u postgres -- psql -X -Atq -d {database} -c "{statement}"').strip()
-
-    def get(self, path, **kwargs):
-        return requests.get(self.url + path, timeout=10, **kwargs)
-
-    def post(self, path, **kwargs):
-        return requests.post(self.url + path, timeout=10, **kwargs)
-
-    def submit(self, task_type):
-        response = self.post("/tasks/", json={"type": task_type})
-        assert response.status_code == 202, response.text
-        return response.json()["task_id"]
-
-    def wait_final(self, task_id, timeout):
-        def final():
-            body = self.get(f"/tasks/{task_id}/").json()
-            return body if body["task_status"] in {"SUCCESS", "FAILURE"} else None
-
-        return wait_until(final, timeout, 0.5, f"task {task_id} to finish")
 
     def wait_received(self, task_id, timeout=30):
         """Until a worker logged that it took the task (it is running from then on)."""
