@@ -123,8 +123,10 @@ def test_a_crashed_worker_is_restarted_and_its_task_completes(compose_stack):
 
 
 def test_rabbitmq_restarted_under_load_answers_503_never_500_and_every_202_completes(compose_stack):
-    # Long enough to outlast the restart and the broker's boot in any run: stop() ends it.
-    load = Submitter(compose_stack.url, 5000, seconds=300, threads=4).start()
+    # Paced, and long enough to outlast the restart and the broker's boot in any run: fast
+    # 503s during the outage must not use up the requests before the broker is back (one run
+    # did). stop() ends it.
+    load = Submitter(compose_stack.url, 100_000, seconds=300, threads=4, pause=0.02).start()
     wait_until(lambda: len(load.accepted) >= 50, 60, 0.2, "the load to get going")
     compose_stack.compose("restart", "rabbitmq", timeout=120)
     wait_until(lambda: compose_stack.get("/readyz").status_code == 200, 120, 1, "/readyz 200 after the restart")
