@@ -64,5 +64,5 @@ USER 10001:10001
 EXPOSE 8000
 # Liveness of gunicorn itself; compose gives worker, beat and flower their own checks.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["/app/deploy/bin/probe-http", "http://127.0.0.1:8000/healthz"]
+    CMD ["/app/deploy/bin/probe-web"]
 CMD ["/app/deploy/bin/web"]

@@ -12,7 +12,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 UNIT_DIR = REPO / "deploy/systemd"
-INSTALL_PREFIX = "/srv/app/current"
 HTTP_PORT = 28080
 FLOWER_PORT = 28555
 # Database and vhost of these tests (the _test suffix: never a live stack's).
@@ -54,10 +53,11 @@ def psql(sql: str, database: str = "postgres") -> str:
     return run(["runuser", "-u", "postgres", "--", "psql", "-X", "-Atq", "-d", database, "-c", sql]).stdout.strip()
 
 
-def unit_settings(unit: str, key: str) -> list[str]:
-    """Values of KEY in a unit and the shared drop-in, in systemd's order."""
+def unit_settings(root: Path, unit: str, key: str) -> list[str]:
+    """Values of KEY in an installed unit and the shared drop-in, in systemd's order."""
     values = []
-    for path in (UNIT_DIR / unit, UNIT_DIR / "app-.service.d/10-hardening.conf"):
+    units = root / "etc/systemd/system"
+    for path in (units / unit, units / "app-.service.d/10-hardening.conf"):
         for line in path.read_text().splitlines():
             if line.startswith(f"{key}="):
                 values.append(line.split("=", 1)[1])
@@ -65,9 +65,9 @@ def unit_settings(unit: str, key: str) -> list[str]:
 
 
 def exec_start(unit: str, instance: str = "1") -> list[str]:
-    """The unit's ExecStart, with %i expanded and the install prefix mapped to this checkout."""
-    (line,) = unit_settings(unit, "ExecStart")
-    line = line.replace("%i", instance).replace(INSTALL_PREFIX, str(REPO))
+    """The unit's ExecStart, with %i expanded and the live release being this checkout."""
+    (line,) = [line for line in (UNIT_DIR / unit).read_text().splitlines() if line.startswith("ExecStart=")]
+    line = line.removeprefix("ExecStart=").replace("%i", instance).replace("${APP_CURRENT}", str(REPO))
     return shlex.split(line)
 
 

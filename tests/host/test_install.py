@@ -48,7 +48,8 @@ def test_install_writes_the_host_files(installed_root):
     env = support.read_env(installed_root / "etc/app/app.env")
     assert env["GUNICORN_BIND"] == "unix:/run/app/gunicorn.sock"
     # One socket path: the one systemd listens on is the one nginx proxies to.
-    assert support.unit_settings("app-web.socket", "ListenStream") == [env["GUNICORN_BIND"].removeprefix("unix:")]
+    socket_path = env["GUNICORN_BIND"].removeprefix("unix:")
+    assert support.unit_settings(installed_root, "app-web.socket", "ListenStream") == [socket_path]
     assert env["CELERY_LOG_FILE"] == "/var/log/app/celery.log"
     assert env["DATABASE_URL"].startswith("postgres://app:") and "@127.0.0.1:" in env["DATABASE_URL"]
     assert not [key for key, value in env.items() if "change-me" in value]

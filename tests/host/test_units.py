@@ -1,5 +1,6 @@
 """The systemd units: systemd-analyze verify and security (exposure <= 3.0 per service)."""
 
+import functools
 import re
 import shutil
 import stat
@@ -12,12 +13,11 @@ MAX_EXPOSURE = 3.0
 
 
 @pytest.fixture(scope="module")
-def unit_root(tmp_path_factory):
-    """A root where the units are installed and every path they name exists."""
+def unit_root(tmp_path_factory, installed_root):
+    """A root with the units deploy/install rendered, where every path they name exists."""
     root = tmp_path_factory.mktemp("unitroot")
     shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system", symlinks=True)
-    shutil.copytree(support.UNIT_DIR, root / "etc/systemd/system")
-    (root / "etc/systemd/system/host.env").unlink()
+    shutil.copytree(installed_root / "etc/systemd/system", root / "etc/systemd/system")
     for executable in ["bin/kill", "usr/bin/env"] + [
         f"srv/app/current/deploy/bin/{name}" for name in ("web", "worker", "beat", "flower")
     ]:
@@ -50,14 +50,25 @@ def test_security_exposure_is_at_most_3(unit_root, unit):
     assert exposure <= MAX_EXPOSURE
 
 
-def test_every_service_shares_the_hardening_and_environment_file():
+def test_every_service_shares_the_hardening_and_environment_file(installed_root):
     for unit in support.SERVICES:
-        assert support.unit_settings(unit, "EnvironmentFile") == ["/etc/app/app.env"]
-        assert support.unit_settings(unit, "User") == ["app"]
-        assert support.unit_settings(unit, "RestartPreventExitStatus") == ["78"]
-        assert support.unit_settings(unit, "KillMode") == ["mixed"]
-        (exec_start,) = support.unit_settings(unit, "ExecStart")
+        settings = functools.partial(support.unit_settings, installed_root, unit)
+        assert settings("EnvironmentFile") == ["/etc/app/app.env"]
+        assert settings("User") == ["app"]
+        assert settings("WorkingDirectory") == ["/srv/app/current"]
+        assert settings("RestartPreventExitStatus") == ["78"]
+        assert settings("KillMode") == ["mixed"]
+        (exec_start,) = settings("ExecStart")
         assert "/srv/app/current/deploy/bin/" in exec_start  # never gunicorn or celery directly
+
+
+def test_the_unit_templates_leave_the_layout_to_deploy_install():
+    """The paths live in deploy/lib/host-layout.sh; a unit that wrote one itself would drift."""
+    for path in support.UNIT_DIR.rglob("*"):
+        if path.suffix in (".service", ".socket", ".target", ".conf"):
+            text = path.read_text()
+            for literal in ("/srv/app", "/etc/app/app.env", "/run/app/"):
+                assert literal not in text, f"{path.name} names {literal}"
 
 
 def test_the_worker_stop_timeout_is_rendered_from_the_env_file(installed_root):
@@ -66,4 +77,4 @@ def test_the_worker_stop_timeout_is_rendered_from_the_env_file(installed_root):
     env = support.read_env(installed_root / "etc/app/app.env")
     assert f"TimeoutStopSec={env['WORKER_STOP_SECONDS']}" in dropin.read_text().splitlines()
     assert int(env["WORKER_STOP_SECONDS"]) > int(env["CELERY_TASK_TIME_LIMIT"])
-    assert support.unit_settings("app-worker@.service", "TimeoutStopSec") == []  # no second value
+    assert support.unit_settings(installed_root, "app-worker@.service", "TimeoutStopSec") == []  # no second value

@@ -169,7 +169,9 @@ def test_upstreams_match_where_web_and_flower_listen(compose):
     flower = compose["services"]["flower"]["environment"]
     port = web["environment"]["GUNICORN_BIND"].rsplit(":", 1)[1]
     assert nginx["WEB_UPSTREAM"] == f"web:{port}"
-    assert f"http://127.0.0.1:{port}/healthz" in web["healthcheck"]["test"]
+    # The health checks read the same settings (deploy/bin/probe-web, probe-flower).
+    assert web["healthcheck"]["test"] == ["CMD", "/app/deploy/bin/probe-web"]
+    assert compose["services"]["flower"]["healthcheck"]["test"] == ["CMD", "/app/deploy/bin/probe-flower"]
     assert flower["FLOWER_ADDRESS"] == "0.0.0.0"  # noqa: S104 - the internal network only; not published
     assert nginx["FLOWER_UPSTREAM"] == f"flower:{flower['FLOWER_PORT']}"
     # nginx's own probe fetches a static file that collectstatic puts into the image.

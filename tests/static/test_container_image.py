@@ -103,7 +103,7 @@ def test_start_commands_are_exec_form_deploy_scripts():
     cmd = [args for keyword, args in runtime if keyword == "CMD"]
     assert cmd == ['["/app/deploy/bin/web"]']
     healthcheck = " ".join(args for keyword, args in runtime if keyword == "HEALTHCHECK")
-    assert 'CMD ["/app/deploy/bin/probe-http", "http://127.0.0.1:8000/healthz"]' in healthcheck
+    assert 'CMD ["/app/deploy/bin/probe-web"]' in healthcheck
     for keyword, args in runtime:
         if keyword in {"CMD", "ENTRYPOINT"}:
             assert args.startswith("["), f"{keyword} must be exec form"

@@ -69,12 +69,13 @@ def shell_assigned(code: str) -> set[str]:
 
 def shell_reads(path: Path, common_sh: Path) -> set[str]:
     """Variables the script takes from its environment: those it reads with a default or a
-    check (${VAR:-x}, ${VAR:?}), and those it reads without assigning them itself (or in
-    common.sh, which it sources)."""
+    check (${VAR:-x}, ${VAR:?}), and those it reads without assigning them itself (or in a
+    deploy/lib/*.sh it sources)."""
     code = shell_code(path)
     assigned = shell_assigned(code)
-    if "lib/common.sh" in code:
-        assigned |= shell_assigned(shell_code(common_sh))
+    for library in common_sh.parent.glob("*.sh"):  # what the libraries it sources assign
+        if f"lib/{library.name}" in code:
+            assigned |= shell_assigned(shell_code(library))
     # A library of steps (deploy/lib/postgresql.sh, ...) reads what the scripts that source
     # it have set (provision's DB_* from DATABASE_URL): those are not settings either.
     if path.parent == common_sh.parent and path != common_sh:
@@ -84,9 +85,13 @@ def shell_reads(path: Path, common_sh: Path) -> set[str]:
     return set(SH_READ_WITH_DEFAULT.findall(code)) | (set(SH_READ.findall(code)) - assigned)
 
 
+# Filled by deploy/install when it renders the units (the host layout), not by systemd.
+UNIT_RENDERED = {"APP_CURRENT", "APP_ENV_FILE", "APP_USER", "GUNICORN_SOCKET"}
+
+
 def systemd_reads(path: Path) -> set[str]:
     code = "\n".join(line for line in path.read_text().splitlines() if not line.lstrip().startswith(("#", ";")))
-    return set(SYSTEMD_READ.findall(code))
+    return set(SYSTEMD_READ.findall(code)) - UNIT_RENDERED
 
 
 def project_reads(root: Path = REPO) -> dict[str, set[str]]:
