@@ -1,18 +1,14 @@
 """Tiny helpers that read settings from the environment (12-factor).
 
-A missing or placeholder value for a required setting stops start-up with one line that
-names the variable, instead of a traceback deep inside Django or kombu.
+The environment is all they read: whoever starts the process loads the env file into it
+(deploy/bin/* through deploy/lib/common.sh, systemd's EnvironmentFile=, compose's env_file),
+so the file has one reader in the project. A missing or placeholder value for a required
+setting stops start-up with one line that names the variable, instead of a traceback deep
+inside Django or kombu.
 """
 
 import os
 import sys
-from pathlib import Path
-
-from dotenv import load_dotenv
-
-# Values in .env never override real environment variables (override=False).
-ENV_FILE = Path(os.environ.get("ENV_FILE", Path(__file__).resolve().parents[2] / ".env"))
-load_dotenv(ENV_FILE, override=False)
 
 PLACEHOLDER_PREFIX = "change-me"
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -34,7 +30,7 @@ class ConfigError(SystemExit):
 def required(name: str) -> str:
     value = os.environ.get(name, "").strip()
     if not value:
-        raise ConfigError(f"{name} is not set (see .env.example)")
+        raise ConfigError(f"{name} is not set (see .env.example; deploy/bin/manage loads .env)")
     if value.startswith(PLACEHOLDER_PREFIX) or f":{PLACEHOLDER_PREFIX}" in value:
         raise ConfigError(f"{name} still holds the placeholder from .env.example; set a real value")
     return value

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.host.support import read_env
 from tests.support import engine
+from tests.support.env_file import read_env_file
 from tests.support.stack import ROOT, SeedClient, wait_until
 
 HERE = Path(__file__).resolve().parent
@@ -33,7 +33,7 @@ class ComposeStack(SeedClient):
 
     @property
     def flower_auth(self):
-        values = read_env(ROOT / ".env")
+        values = read_env_file(ROOT / ".env")
         return values["FLOWER_USER"], values["FLOWER_PASSWORD"]
 
     def compose(self, *args, check=True, timeout=300, stdin=None):
@@ -78,7 +78,7 @@ class ComposeStack(SeedClient):
         wait_until(succeeded, timeout, 2, f"all {len(task_ids)} accepted tasks to succeed")
 
     def sql(self, statement):
-        values = read_env(ROOT / ".env")
+        values = read_env_file(ROOT / ".env")
         user, db = values.get("POSTGRES_USER", "app"), values.get("POSTGRES_DB", "app")
         # On stdin: a statement naming thousands of task ids is too long for a command line.
         return self.compose("exec", "-T", "db", "psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-U", user, "-d", db,

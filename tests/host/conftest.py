@@ -10,10 +10,11 @@ import pytest
 
 from tests.host import support
 from tests.support import fresh
+from tests.support.env_file import read_env_file
 
 
 def test_urls():
-    env = support.read_env(support.repo_env_file())
+    env = read_env_file(support.repo_env_file())
     db, broker = env["DATABASE_URL"], env["CELERY_BROKER_URL"]
     return db.rsplit("/", 1)[0] + "/" + support.DB_NAME, broker.rsplit("/", 1)[0] + "/" + support.DB_NAME
 
@@ -34,7 +35,7 @@ def host_env_file(tmp_path_factory):
     """An environment file as deploy/install writes it, pointing at app_systemd_test and free ports."""
     tmp = tmp_path_factory.mktemp("hostenv")
     database_url, broker_url = test_urls()
-    values = support.read_env(support.repo_env_file())
+    values = read_env_file(support.repo_env_file())
     values.update(
         DATABASE_URL=database_url,
         CELERY_BROKER_URL=broker_url,

@@ -25,16 +25,6 @@ def repo_env_file() -> Path:
     return REPO / ".env"
 
 
-def read_env(path: Path) -> dict[str, str]:
-    """KEY=value lines, as systemd's EnvironmentFile= reads this project's files."""
-    values = {}
-    for line in path.read_text().splitlines():
-        if line and not line.startswith("#") and "=" in line:
-            key, value = line.split("=", 1)
-            values[key] = value
-    return values
-
-
 def base_env() -> dict[str, str]:
     """What systemd gives a service besides its environment file."""
     return {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/root"}

@@ -7,6 +7,7 @@ import stat
 import subprocess
 
 from tests.host import support
+from tests.support.env_file import read_env_file
 
 
 def snapshot(root):
@@ -45,7 +46,7 @@ def test_install_writes_the_host_files(installed_root):
     assert f"{release}/deploy/bin/web" in files
     assert files[f"{release}/.venv"][1].startswith("-> /srv/app/venvs/")
 
-    env = support.read_env(installed_root / "etc/app/app.env")
+    env = read_env_file(installed_root / "etc/app/app.env")
     assert env["GUNICORN_BIND"] == "unix:/run/app/gunicorn.sock"
     # One socket path: the one systemd listens on is the one nginx proxies to.
     socket_path = env["GUNICORN_BIND"].removeprefix("unix:")

@@ -4,13 +4,14 @@ migration is applied exactly once."""
 import subprocess
 
 from tests.host import support
+from tests.support.env_file import read_env_file
 
 
 def test_concurrent_migrate_runs_apply_each_migration_once(host_env_file, scratch_database, tmp_path):
     name, database_url = scratch_database
     env = {
         **support.base_env(),
-        **support.read_env(host_env_file),
+        **read_env_file(host_env_file),
         "DATABASE_URL": database_url,
         "DJANGO_STATIC_ROOT": str(tmp_path / "static"),
     }

@@ -8,10 +8,11 @@ import urllib.error
 import urllib.request
 
 from tests.host import support
+from tests.support.env_file import read_env_file
 
 
 def unit_env(env_file):
-    return {**support.base_env(), **support.read_env(env_file)}
+    return {**support.base_env(), **read_env_file(env_file)}
 
 
 def flower_status(path, credentials=None):

@@ -8,6 +8,7 @@ import stat
 import pytest
 
 from tests.host import support
+from tests.support.env_file import read_env_file
 
 MAX_EXPOSURE = 3.0
 
@@ -74,7 +75,7 @@ def test_the_unit_templates_leave_the_layout_to_deploy_install():
 def test_the_worker_stop_timeout_is_rendered_from_the_env_file(installed_root):
     """WORKER_STOP_SECONDS has one home, the env file; deploy/install renders the drop-in."""
     dropin = installed_root / "etc/systemd/system/app-worker@.service.d/20-stop-timeout.conf"
-    env = support.read_env(installed_root / "etc/app/app.env")
+    env = read_env_file(installed_root / "etc/app/app.env")
     assert f"TimeoutStopSec={env['WORKER_STOP_SECONDS']}" in dropin.read_text().splitlines()
     assert int(env["WORKER_STOP_SECONDS"]) > int(env["CELERY_TASK_TIME_LIMIT"])
     assert support.unit_settings(installed_root, "app-worker@.service", "TimeoutStopSec") == []  # no second value

@@ -5,7 +5,9 @@ compose file, the nginx template and .env.example, and run hadolint and `nginx -
 """
 
 import pytest
-from container_model import REPO, load_compose, read_env_file
+from container_model import REPO, load_compose
+
+from tests.support.env_file import read_env_file
 
 
 @pytest.fixture(scope="session")

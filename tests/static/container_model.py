@@ -1,4 +1,4 @@
-"""The container flavour's files as data: .env files, compose interpolation, paths."""
+"""The container flavour's files as data: .env files (tests/support/env_file.py), compose interpolation, paths."""
 
 import re
 from pathlib import Path
@@ -14,17 +14,6 @@ _INTERPOLATION = re.compile(
     r"\$(?:(?P<escaped>\$)|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}"
     r"|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))"
 )
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """KEY=value lines, as compose's --env-file and deploy/lib/common.sh read them."""
-    values = {}
-    for line in path.read_text().splitlines():
-        if not line.strip() or line.lstrip().startswith("#") or "=" not in line:
-            continue
-        key, value = line.split("=", 1)
-        values[key.strip()] = value.strip().strip("'\"")
-    return values
 
 
 def compose_variables(text: str) -> set[str]:

@@ -8,7 +8,9 @@ from urllib.parse import urlsplit
 
 import jsonschema
 import pytest
-from container_model import COMPOSE_FILE, REPO, compose_variables, load_compose, read_env_file, repo_script
+from container_model import COMPOSE_FILE, REPO, compose_variables, load_compose, repo_script
+
+from tests.support.env_file import read_env_file
 
 SERVICES = {"nginx", "web", "worker", "beat", "flower", "migrate", "rabbitmq", "db"}
 ONE_SHOT = {"migrate"}

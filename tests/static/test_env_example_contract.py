@@ -8,7 +8,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from container_model import REPO, compose_variables, load_compose, read_env_file
+from container_model import REPO, compose_variables, load_compose
+
+from tests.support.env_file import read_env_file
 
 # Read from the environment, yet rightly absent from .env.example. Keep each reason honest.
 NOT_SETTINGS = {
@@ -222,16 +224,36 @@ def test_the_configuration_reference_lists_every_setting_with_its_default(env_ex
         assert documented[name] == expected, f"{name}: docs say {documented[name]}, .env.example says {value!r}"
 
 
+def load_with_common_sh(path: Path) -> subprocess.CompletedProcess:
+    """deploy/lib/common.sh's load_env_file, the project's one reader of env files."""
+    # common.sh's own defaults (RUN_DIR, ...) are unset first: they would win over the file.
+    script = f"""source {REPO}/deploy/lib/common.sh
+        unset $(grep -o '^[A-Za-z_][A-Za-z0-9_]*=' "$1" | tr -d =)
+        load_env_file "$1" && env"""
+    environment = {"PATH": "/usr/bin:/bin", "ENV_FILE": "/dev/null"}
+    command = ["bash", "-c", script, "-", str(path)]
+    return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=30)
+
+
 def test_env_files_use_the_subset_every_reader_parses_alike():
-    """.env is read by python-dotenv (Django), deploy/lib/common.sh (scripts), systemd
-    (EnvironmentFile=) and compose (env_file): plain KEY=value lines, without quotes, spaces,
-    $ or #, mean the same to all four. make-env's secrets keep to it (token_urlsafe)."""
-    plain_value = re.compile(r"^[A-Za-z0-9_.,:/@\[\]=+%*-]*$")
+    """.env is read by deploy/lib/common.sh (every script, which hands it to Django), systemd
+    (EnvironmentFile=) and compose (env_file): the shipped files load, value for value."""
     for path in (REPO / ".env.example", REPO / "deploy/systemd/host.env", REPO / "tests/test.env",
                  REPO / "bench/bench.env"):  # fmt: skip
-        for number, line in enumerate(path.read_text().splitlines(), 1):
-            if not line or line.startswith("#"):
-                continue
-            key, sep, value = line.partition("=")
-            assert sep and re.fullmatch(r"[A-Z_][A-Z0-9_]*", key), f"{path.name}:{number}: {line!r}"
-            assert plain_value.match(value), f"{path.name}:{number}: {key}'s value needs quoting somewhere"
+        result = load_with_common_sh(path)
+        assert result.returncode == 0, result.stderr
+        loaded = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+        for key, value in read_env_file(path).items():
+            assert loaded[key] == value, f"{path.name}: {key}"
+
+
+DISPUTED_LINES = ['PASSWORD="secret"', "PASSWORD=a b", "PASSWORD=x$HOME", "PASSWORD=a#b", "PASS WORD=x"]
+
+
+@pytest.mark.parametrize("line", DISPUTED_LINES)
+def test_a_line_the_readers_would_disagree_on_is_refused_with_its_line_number(tmp_path, line):
+    env_file = tmp_path / "app.env"
+    env_file.write_text(f"# a comment\nDJANGO_DEBUG=false\n{line}\n")
+    result = load_with_common_sh(env_file)
+    assert result.returncode != 0
+    assert f"{env_file}:3:" in result.stderr, result.stderr
