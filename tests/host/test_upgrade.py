@@ -5,6 +5,7 @@ import pytest
 
 from tests.host import support
 from tests.host.conftest import copy_release_source
+from tests.support import broken_migration
 
 MARKER = "<!-- release: new -->"
 
@@ -30,15 +31,9 @@ def test_failed_migration_leaves_current_alone(host_env_file, releases):
     old_release = (prefix / "current").readlink()
     migrations = new / "src/ops/migrations"
     latest = max(path.stem for path in migrations.glob("0*.py"))
-    broken = (
-        "from django.db import migrations\n\n\n"
-        "class Migration(migrations.Migration):\n"
-        '    dependencies = [("ops", "LATEST")]\n'
-        '    operations = [migrations.RunSQL("SELECT * FROM no_such_table")]\n'
-    )
-    (migrations / "9999_broken.py").write_text(broken.replace("LATEST", latest))
+    (migrations / broken_migration.FILE_NAME).write_text(broken_migration.broken_migration(latest))
     result = upgrade(prefix, new, host_env_file)
     assert result.returncode != 0
     assert "migrate failed: current still points to" in result.stderr
-    assert "no_such_table" in result.stderr  # it failed on the broken step, not on a conflict
+    assert broken_migration.ERROR_MARK in result.stderr
     assert (prefix / "current").readlink() == old_release

@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from tests.support import stages
+from tests.support import broken_migration, stages
 from tests.support.stack import wait_until
 from tests.systemd_host.conftest import CHECKOUT, CONTAINER, HOSTNAME, timed
 
@@ -272,19 +272,13 @@ def test_failed_migration_leaves_current_on_the_old_release(host):
     old = current_release(host)
     migrations = f"{CHECKOUT}/src/ops/migrations"
     latest = max(name.removesuffix(".py") for name in host.sh(f"ls {migrations}").split() if name[0].isdigit())
-    broken = (
-        "from django.db import migrations\n\n\n"
-        "class Migration(migrations.Migration):\n"
-        "    dependencies = [('ops', 'LATEST')]\n"
-        "    operations = [migrations.RunSQL('SELECT * FROM no_such_table')]\n"
-    )
-    broken = broken.replace("LATEST", latest)
-    source = stage_source(host, "app-broken", f"printf %s {shlex.quote(broken)} > src/ops/migrations/9999_broken.py")
+    broken = shlex.quote(broken_migration.broken_migration(latest))
+    source = stage_source(host, "app-broken", f"printf %s {broken} > src/ops/migrations/{broken_migration.FILE_NAME}")
     with timed("check: deploy/upgrade with a failing migration"):
         result = host.docker("exec", "-w", source, CONTAINER, "deploy/upgrade", timeout=600, check=False)
     stderr = result.stderr.decode()
     assert result.returncode != 0, stderr
-    assert "no_such_table" in stderr  # it failed on the broken step, not on something else
+    assert broken_migration.ERROR_MARK in stderr
     assert "migrate failed: current still points to" in stderr
     assert current_release(host) == old
     assert host.get("/healthz").status_code == 200
