@@ -7,12 +7,12 @@ import subprocess
 import time
 from pathlib import Path
 
+from django.conf import settings
 from kombu import Connection
 
 from . import cpu
 
 ROOT = Path(__file__).resolve().parents[1]
-QUEUE = "celery"
 
 
 class Stack:
@@ -58,11 +58,11 @@ class Stack:
 
     def delete_queue(self):
         with self._broker() as connection:
-            connection.default_channel.queue_delete(QUEUE)
+            connection.default_channel.queue_delete(settings.TASK_QUEUE)
 
     def purge_queue(self):
         with self._broker() as connection:
-            return connection.default_channel.queue_purge(QUEUE)
+            return connection.default_channel.queue_purge(settings.TASK_QUEUE)
 
     def e2e(self, tasks, publishers, rounds):
         """Runs bench/e2e.py in a child process that reads this variant's settings."""

@@ -1,5 +1,5 @@
 """The configurations compared in one run. Each is the project's code and settings with a
-few environment variables changed (every one a documented knob in .env.example)."""
+few environment variables changed (knobs of .env.example or of bench/bench.env)."""
 
 from dataclasses import dataclass, field
 
@@ -28,18 +28,18 @@ NAIVE = {
 TRANSIENT = {"CELERY_QUEUE_DURABLE": "false", "CELERY_CONFIRM_PUBLISH": "false"}
 
 ALL = [
-    Variant("project", "project settings (confirms, durable classic queue)", enqueue=(1, 8, 32, 64), http_ceiling=True),
+    Variant("project", "project settings (confirms, quorum queue)", enqueue=(1, 8, 32, 64), http_ceiling=True),
     Variant("naive", "naive: Celery defaults", NAIVE),
     Variant("ignore_result", "results ignored (ceiling)", {"CELERY_TASK_IGNORE_RESULT": "true"}),
     # Monitoring's cost: no task events, so Flower (still running) shows no task list.
     Variant("events_off", "monitoring: no task events for Flower", {"CELERY_WORKER_SEND_TASK_EVENTS": "false"}),
     Variant("no_confirms", "durability: no publisher confirms", {"CELERY_CONFIRM_PUBLISH": "false"}, enqueue=(32,)),
-    Variant("quorum", "durability: quorum queue + confirms", {"CELERY_QUEUE_TYPE": "quorum"}, enqueue=(32,)),
+    Variant("classic", "durability: durable classic queue + confirms", {"CELERY_QUEUE_TYPE": "classic"}, enqueue=(32,)),
     Variant("transient", "durability: none (transient queue and messages, no confirms)", TRANSIENT, enqueue=(32,)),
     Variant(
-        "quorum_no_confirms",
-        "durability: quorum queue, no confirms",
-        {"CELERY_QUEUE_TYPE": "quorum", "CELERY_CONFIRM_PUBLISH": "false"},
+        "classic_no_confirms",
+        "durability: durable classic queue, no confirms",
+        {"CELERY_QUEUE_TYPE": "classic", "CELERY_CONFIRM_PUBLISH": "false"},
         enqueue=(32,),
     ),
 ]

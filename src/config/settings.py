@@ -4,7 +4,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from . import env
 
@@ -145,14 +145,49 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "confirm_publish": env.boolean("CELERY_CONFIRM_PUBLISH", True),
     "confirm_timeout": 5,
 }
-# Durable classic queue with persistent messages: on one RabbitMQ node quorum queues add
-# fsync cost without adding a replica, and Celery's countdown retries need classic queues
-# or native delayed delivery (README: "Queue type"). CELERY_QUEUE_TYPE=quorum switches.
-CELERY_QUEUE_TYPE = env.string("CELERY_QUEUE_TYPE", "classic")
-if CELERY_QUEUE_TYPE not in {"classic", "quorum"}:
-    raise env.ConfigError(f"CELERY_QUEUE_TYPE={CELERY_QUEUE_TYPE!r}: use classic or quorum")
-CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_TASK_QUEUES = [Queue("celery", durable=True, queue_arguments={"x-queue-type": CELERY_QUEUE_TYPE})]
+# The app's queue is a quorum queue: replicated by Raft on a RabbitMQ cluster (one replica
+# on a single node), and the only kind that counts deliveries. A task that kills its worker
+# process (OOM, segfault) is redelivered by late acks + reject on worker lost; after
+# TASK_DELIVERY_LIMIT redeliveries RabbitMQ moves it to TASK_DEAD_LETTER_QUEUE instead
+# of looping forever (deploy/bin/manage deadletters lists, requeues or purges them).
+# At-least-once dead-lettering (which needs reject-publish overflow) keeps the message in
+# the queue until the dead-letter queue has confirmed it. The topic exchange is what Celery's
+# native delayed delivery needs for countdown/ETA tasks (the e-mail retries) on quorum
+# queues; the names are new so that no older classic "celery" queue blocks the declare.
+# The limit is part of the queue's definition, not an environment setting: RabbitMQ refuses
+# to declare an existing queue with other arguments, so a changed value would stop every
+# worker. 5: a redelivery after a lost worker or a broker failover is normal, five is not.
+TASK_DELIVERY_LIMIT = 5
+TASK_QUEUE = "tasks"
+TASK_DEAD_LETTER_QUEUE = "tasks.dead"
+CELERY_TASK_DEFAULT_QUEUE = TASK_QUEUE
+CELERY_TASK_DEFAULT_EXCHANGE = TASK_QUEUE
+CELERY_TASK_DEFAULT_EXCHANGE_TYPE = "topic"
+CELERY_TASK_DEFAULT_ROUTING_KEY = TASK_QUEUE
+CELERY_TASK_QUEUES = [
+    Queue(
+        TASK_QUEUE,
+        Exchange(TASK_QUEUE, type="topic"),
+        routing_key=TASK_QUEUE,
+        durable=True,
+        queue_arguments={
+            "x-queue-type": "quorum",
+            "x-delivery-limit": TASK_DELIVERY_LIMIT,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": TASK_DEAD_LETTER_QUEUE,
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        },
+    )
+]
+# Celery's command line reads CELERY_WORKER_QUEUES as `worker --queues` (its CELERY_ prefix
+# for options): a name that is no queue of this release, such as the "celery" of an older
+# env file, would leave the workers on a queue nobody publishes to.
+unknown_queues = set(env.words("CELERY_WORKER_QUEUES", TASK_QUEUE)) - {queue.name for queue in CELERY_TASK_QUEUES}
+if unknown_queues:
+    raise env.ConfigError(
+        f"CELERY_WORKER_QUEUES names {', '.join(sorted(unknown_queues))}, not a queue of this release: use {TASK_QUEUE}"
+    )
 CELERY_TASK_DEFAULT_DELIVERY_MODE = "persistent"
 # Broker connections each process keeps open for publishing (Celery's producer pool, used by
 # delay()): one per concurrent publisher, reused, instead of a connect per task.

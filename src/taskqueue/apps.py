@@ -10,4 +10,4 @@ class TaskQueueConfig(AppConfig):
         # (a publish before that would go to a default app on amqp://guest@localhost).
         import config.celery  # noqa: F401
 
-        from . import beat_lock  # noqa: F401  (connects Celery signals)
+        from . import beat_lock, dead_letters  # noqa: F401  (connect Celery signals)

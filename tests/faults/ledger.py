@@ -9,9 +9,10 @@ from dataclasses import asdict, dataclass, field
 from urllib.parse import unquote, urlsplit
 
 import psycopg2
+from django.conf import settings
 
 FINAL_STATES = ("SUCCESS", "FAILURE")
-QUEUE = "celery"
+QUEUE = settings.TASK_QUEUE
 
 
 def query(sql, args):

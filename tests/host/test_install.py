@@ -99,3 +99,34 @@ def test_logrotate_accepts_the_rules(installed_root, tmp_path):
     result = support.run(["logrotate", "--debug", "--state", tmp_path / "state", tmp_path / "rules"], check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "error" not in result.stderr.lower(), result.stderr
+
+
+def install_roles(tmp_path, roles):
+    root = tmp_path / roles.replace(",", "-")
+    env = {**support.base_env(), "DESTDIR": str(root)}
+    result = support.run([support.REPO / "deploy/install", "--roles", roles], env=env, timeout=120, check=False)
+    return root, result
+
+
+def test_a_worker_host_gets_the_worker_unit_and_the_release_only(tmp_path):
+    root, result = install_roles(tmp_path, "worker")
+    assert result.returncode == 0, result.stderr
+    units = {path.name for path in (root / "etc/systemd/system").iterdir()}
+    assert units == {"app.target", "app-.service.d", "app-worker@.service", "app-worker@.service.d"}
+    assert not (root / "etc/nginx").exists(), "no nginx site or Flower password on a worker host"
+    release = os.readlink(root / "srv/app/current").lstrip("/")  # absolute: /srv/app/releases/<id>
+    assert (root / release / "deploy/bin/worker").exists()
+    assert (root / "etc/app/app.env").exists()
+
+
+def test_a_broker_and_database_host_gets_no_app_process(tmp_path):
+    root, result = install_roles(tmp_path, "broker,database")
+    assert result.returncode == 0, result.stderr
+    assert sorted(str(path.relative_to(root)) for path in root.rglob("*") if path.is_file()) == ["etc/app/app.env"]
+
+
+def test_an_unknown_role_is_refused_before_anything_is_written(tmp_path):
+    root, result = install_roles(tmp_path, "web,wroker")
+    assert result.returncode == 1
+    assert "unknown role 'wroker'" in result.stderr
+    assert not root.exists()

@@ -7,11 +7,12 @@ import sys
 
 import psycopg2
 import pytest
+from django.conf import settings
 from kombu import Connection
 
 from tests.support.fresh import ROOT
 
-QUEUE = "celery"
+QUEUE = settings.TASK_QUEUE
 PLANTED_RESULT = """
     INSERT INTO django_celery_results_taskresult
         (task_id, status, content_type, content_encoding, date_done, date_created)

@@ -1,5 +1,6 @@
 """Security properties of the running stack, checked from outside like an attacker would."""
 
+import json
 import os
 import re
 import subprocess
@@ -8,6 +9,7 @@ import time
 import psycopg2
 import pytest
 from amqp.exceptions import AccessRefused
+from django.conf import settings
 from kombu import Connection, Exchange, Producer
 
 from tests.faults.ledger import execution_counts
@@ -79,8 +81,8 @@ def test_worker_refuses_pickle(stack):
     with Connection(os.environ["CELERY_BROKER_URL"]) as conn:
         Producer(conn).publish(
             ((0,), {}, {}),
-            exchange=Exchange("celery", type="direct"),
-            routing_key="celery",
+            exchange=Exchange(settings.TASK_QUEUE, type="topic"),
+            routing_key=settings.TASK_QUEUE,
             serializer="pickle",
             headers={"id": task_id, "task": "workflow.tasks.create_task", "lang": "py"},
         )
@@ -90,6 +92,11 @@ def test_worker_refuses_pickle(stack):
         time.sleep(0.5)
     assert "ContentDisallowed" in log.read_text() or "Refusing to deserialize" in log.read_text()
     assert execution_counts([task_id]) == {}  # never started
+    # Rejected, not dropped: it waits in the dead-letter queue for an operator.
+    listing = stack.script("deploy/bin/manage", "deadletters", "list", "--json")
+    (entry,) = [json.loads(line) for line in listing.stdout.splitlines()]
+    assert entry["task_id"] == task_id and entry["reason"].startswith("rejected")
+    stack.script("deploy/bin/manage", "deadletters", "purge", "--id", task_id)
 
 
 def test_other_local_users_cannot_reach_gunicorn_directly(stack):

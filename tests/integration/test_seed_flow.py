@@ -1,6 +1,7 @@
 """The seeds' workflow through nginx, gunicorn, RabbitMQ, a worker and PostgreSQL."""
 
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from config.celery import app
@@ -22,12 +23,13 @@ def test_seed_integration_flow(stack, stack_db_blocker):
     not a race against a task that takes no time.
     """
     # Retried until a worker answers: right after start-up it may not listen yet.
-    wait_until(lambda: app.control.cancel_consumer("celery", reply=True, timeout=2), 60, message="a worker to pause")
+    pause = lambda: app.control.cancel_consumer(settings.TASK_QUEUE, reply=True, timeout=2)  # noqa: E731
+    wait_until(pause, 60, message="a worker to pause")
     try:
         task_id = stack.submit(0)
         assert stack.status(task_id) == {"task_id": task_id, "task_status": "PENDING", "task_result": None}
     finally:
-        app.control.add_consumer("celery", reply=True, timeout=5)
+        app.control.add_consumer(settings.TASK_QUEUE, reply=True, timeout=5)
     content = stack.wait_final(task_id, timeout=60)
     assert content == {"task_id": task_id, "task_status": "SUCCESS", "task_result": True}
     with stack_db_blocker.unblock():

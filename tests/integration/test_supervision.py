@@ -27,7 +27,9 @@ def _worker_log(stack, task_id):
 
 
 def test_healthcheck_healthy(stack):
-    wait_until(lambda: stack.healthcheck().returncode == 0, 60, 2, "a healthy stack")
+    last = []
+    wait_until(lambda: last.append(stack.healthcheck()) or last[-1].returncode == 0, 60, 2,
+               lambda: f"a healthy stack; the last check said:\n{last[-1].stdout}")  # fmt: skip
     result = stack.healthcheck("--json")
     report = json.loads(result.stdout)
     assert result.returncode == 0
@@ -39,6 +41,7 @@ def test_healthcheck_healthy(stack):
         "migrations",
         "rabbitmq",
         "queues",
+        "deadletters",
         "workers",
         "beat",
     }

@@ -15,14 +15,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def wait_until(predicate, timeout, interval=0.2, message="condition"):
-    """Poll predicate() until it returns a truthy value; fail after timeout seconds."""
+    """Poll predicate() until it returns a truthy value; fail after timeout seconds.
+    message: what was awaited, or a callable that says it (with what was seen last)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+            awaited = message() if callable(message) else message
+            raise AssertionError(f"timed out after {timeout}s waiting for {awaited}")
         time.sleep(interval)
 
 

@@ -64,8 +64,10 @@ def run_manage_check(**overrides):
         ({"DATABASE_URL": ""}, "DATABASE_URL is not set"),
         ({"CELERY_BROKER_URL": "redis://127.0.0.1:6379/0"}, "must be an amqp:// URL"),
         ({"DJANGO_SECRET_KEY": "change-me-django-secret-key"}, "placeholder"),
-        ({"CELERY_QUEUE_TYPE": "qourum"}, "use classic or quorum"),
+        ({**BENCH, "CELERY_QUEUE_TYPE": "qourum"}, "use classic or quorum"),
         ({"WORKER_STOP_SECONDS": "90", "CELERY_TASK_TIME_LIMIT": "90"}, "must be above CELERY_TASK_TIME_LIMIT"),
+        # An env file of a release whose queue was the classic "celery".
+        ({"CELERY_WORKER_QUEUES": "celery"}, "CELERY_WORKER_QUEUES names celery, not a queue of this release"),
         # The bench's knob (bench/settings.py): production has no transient queue at all.
         ({**BENCH, "CELERY_QUEUE_TYPE": "quorum", "CELERY_QUEUE_DURABLE": "false"}, "quorum queues are durable"),
     ],

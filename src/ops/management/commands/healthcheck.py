@@ -6,6 +6,7 @@ import os
 import urllib.error
 import urllib.request
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
@@ -13,6 +14,7 @@ from config.celery import app
 from ops import probes
 from ops.models import Heartbeat
 from ops.tasks import BEAT_HEARTBEAT
+from taskqueue import dead_letters as taskqueue_dead_letters
 
 HEALTHY, DEGRADED, DOWN = 0, 1, 2
 # deploy/bin/healthcheck maps these back to 0/1/2; any other status (a crash) means down.
@@ -63,6 +65,18 @@ def queues():
     return "; ".join(report)
 
 
+def dead_letters():
+    """Tasks RabbitMQ gave up on after too many deliveries wait for an operator."""
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, interval_start=0, timeout=probes.BROKER_TIMEOUT_SECONDS)
+        depth = taskqueue_dead_letters.declare(conn.default_channel)
+    if depth:
+        raise CheckFailed(
+            f"{depth} task(s) in {settings.TASK_DEAD_LETTER_QUEUE}: see deploy/bin/manage deadletters list"
+        )
+    return f"{settings.TASK_DEAD_LETTER_QUEUE}: empty"
+
+
 def workers():
     replies = app.control.ping(timeout=PING_TIMEOUT_SECONDS)
     if not replies:
@@ -89,6 +103,7 @@ CHECKS = {
     "migrations": (probes.migrations, DOWN),
     "rabbitmq": (probes.broker, DOWN),
     "queues": (queues, DEGRADED),
+    "deadletters": (dead_letters, DEGRADED),
     "workers": (workers, DEGRADED),
     "beat": (beat, DEGRADED),
 }
@@ -104,7 +119,7 @@ def run_checks():
 
 
 class Command(BaseCommand):
-    help = "Check nginx, the web app, PostgreSQL, RabbitMQ, workers and beat. Exit 0/1/2."
+    help = "Check nginx, the web app, PostgreSQL, RabbitMQ, queues, dead letters, workers and beat. Exit 0/1/2."
 
     def add_arguments(self, parser):
         parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -116,6 +131,6 @@ class Command(BaseCommand):
         else:
             for name, entry in results.items():
                 mark = "ok  " if entry["ok"] else "FAIL"
-                self.stdout.write(f"{mark} {name:<11} {entry.get('detail', '')}".rstrip())
+                self.stdout.write(f"{mark} {name:<12} {entry.get('detail', '')}".rstrip())
             self.stdout.write(f"stack: {STATE_NAMES[state]}")
         raise SystemExit(EXIT_STATUS_BASE + state)
