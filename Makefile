@@ -19,9 +19,9 @@ down:
 test: $(DEV_STAMP)
 	@tests/run
 
-## test-faults: the fault-injection scenarios with 1000-task batches; updates the table in docs/delivery.md
+## test-faults: the fault-injection scenarios (native stack and the 3-node RabbitMQ cluster) with 1000-task batches; updates the table in docs/delivery.md
 test-faults: $(DEV_STAMP)
-	@FAULT_BATCH=$${FAULT_BATCH:-1000} tests/run tests/faults
+	@FAULT_BATCH=$${FAULT_BATCH:-1000} tests/run tests/faults tests/containers/test_rabbitmq_cluster.py
 	@$(VENV)/bin/python tests/faults/report.py .run/test/faults.json docs/delivery.md
 
 ## bench: benchmarks against the real stack; writes bench/results/

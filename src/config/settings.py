@@ -121,9 +121,11 @@ LOGGING = {
 }
 
 # --- Celery (read by config/celery.py through the CELERY_ namespace) ----------------------
+# One URL, or one per node of a RabbitMQ cluster separated by ";": kombu connects to the
+# first that answers and fails over to the next when its node dies.
 CELERY_BROKER_URL = env.required("CELERY_BROKER_URL")
-if urlsplit(CELERY_BROKER_URL).scheme not in {"amqp", "amqps", "pyamqp"}:
-    raise env.ConfigError("CELERY_BROKER_URL must be an amqp:// URL to RabbitMQ")
+if any(urlsplit(url.strip()).scheme not in {"amqp", "amqps", "pyamqp"} for url in CELERY_BROKER_URL.split(";")):
+    raise env.ConfigError("CELERY_BROKER_URL must be amqp:// URLs to RabbitMQ (one per node, separated by ;)")
 CELERY_RESULT_BACKEND = "django-db"
 # JSON only: a worker that accepted pickle would run code sent by anyone who can publish.
 CELERY_ACCEPT_CONTENT = ["json"]

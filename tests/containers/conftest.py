@@ -26,10 +26,12 @@ def timed(name, args, env, timeout):
 class ComposeStack(SeedClient):
     env: dict
     project_dir: Path = ROOT
+    files: tuple = ("docker-compose.prod.yml",)
+    http_port: int = HTTP_PORT
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{HTTP_PORT}"
+        return f"http://127.0.0.1:{self.http_port}"
 
     @property
     def flower_auth(self):
@@ -37,7 +39,8 @@ class ComposeStack(SeedClient):
         return values["FLOWER_USER"], values["FLOWER_PASSWORD"]
 
     def compose(self, *args, check=True, timeout=300, stdin=None):
-        command = ["docker", "compose", "-f", "docker-compose.prod.yml", "--env-file", ".env", *args]
+        files = [arg for name in self.files for arg in ("-f", name)]
+        command = ["docker", "compose", *files, "--env-file", ".env", *args]
         result = subprocess.run(command, cwd=self.project_dir, env=self.env, capture_output=True, text=True,
                                 timeout=timeout, input=stdin)  # fmt: skip
         if check and result.returncode != 0:
@@ -86,7 +89,13 @@ class ComposeStack(SeedClient):
 
 
 @pytest.fixture(scope="session")
-def compose_stack(docker_engine):
+def container_images(docker_engine):
+    """The base image and the stand-ins of the pinned images, built on the test engine."""
+    timed("images (base and stand-ins)", [HERE / "images"], docker_engine, 900)
+
+
+@pytest.fixture(scope="session")
+def compose_stack(docker_engine, container_images):
     """`make up` on the engine: the images built from the Dockerfile, the stack healthy."""
     env = {
         **docker_engine,
@@ -97,7 +106,6 @@ def compose_stack(docker_engine):
         "NGINX_TASKS_RATE": "1000r/s",
         "NGINX_TASKS_BURST": "2000",
     }
-    timed("images (base and stand-ins)", [HERE / "images"], env, 900)
     stack = ComposeStack(env)
     stack.make("up")
     yield stack

@@ -62,7 +62,8 @@ def run_manage_check(**overrides):
     [
         ({"DJANGO_SECRET_KEY": ""}, "DJANGO_SECRET_KEY is not set"),
         ({"DATABASE_URL": ""}, "DATABASE_URL is not set"),
-        ({"CELERY_BROKER_URL": "redis://127.0.0.1:6379/0"}, "must be an amqp:// URL"),
+        ({"CELERY_BROKER_URL": "redis://127.0.0.1:6379/0"}, "must be amqp:// URLs"),
+        ({"CELERY_BROKER_URL": "amqp://a@h1/v;redis://h2/0"}, "must be amqp:// URLs"),
         ({"DJANGO_SECRET_KEY": "change-me-django-secret-key"}, "placeholder"),
         ({**BENCH, "CELERY_QUEUE_TYPE": "qourum"}, "use classic or quorum"),
         ({"WORKER_STOP_SECONDS": "90", "CELERY_TASK_TIME_LIMIT": "90"}, "must be above CELERY_TASK_TIME_LIMIT"),
