@@ -59,7 +59,8 @@ class ComposeStack(SeedClient):
                               stderr=subprocess.STDOUT, text=True, timeout=60).stdout  # fmt: skip
 
     def containers(self, service, all_states=False):
-        args = ["ps", "-q", "--filter", f"label=com.docker.compose.project={PROJECT}",
+        project = self.env["COMPOSE_PROJECT_NAME"]
+        args = ["ps", "-q", "--filter", f"label=com.docker.compose.project={project}",
                 "--filter", f"label=com.docker.compose.service={service}"]  # fmt: skip
         return self.docker(*args, *(["-a"] if all_states else [])).split()
 

@@ -17,6 +17,7 @@ from tests.support.stack import wait_until
 PROJECT = "apptest-cluster"
 HTTP_PORT = 18091
 NODES = ("rabbitmq", "rabbitmq2", "rabbitmq3")
+NETWORK = f"{PROJECT}_default"  # the link every node and app container has: cutting it is a host's link down
 # Accepted tasks per scenario: 200 in make test, 1,000 in make test-faults (tests/test.env).
 BATCH = int(os.environ.get("FAULT_BATCH", "200"))
 
@@ -77,3 +78,67 @@ def test_the_leader_node_killed_under_load_loses_no_accepted_task(cluster_stack)
     assert new_leader != leader
     assert load.server_errors == 0 and load.unexpected == []
     cluster_stack.wait_all_succeeded(load.accepted, timeout=300)
+
+
+def running_nodes(stack, node):
+    return len(json.loads(rabbitmqctl(stack, node, "cluster_status", "--formatter", "json"))["running_nodes"])
+
+
+def test_a_broker_node_partitioned_then_healed_loses_no_accepted_task(cluster_stack):
+    """The queue's leader loses its link to everything (the other nodes and the app): the
+    majority elects a new leader, the app fails over, pause_minority pauses the cut-off
+    node, and once the link is back it rejoins."""
+    leader = queue_state(cluster_stack)["leader"].removeprefix("rabbit@")
+    survivor = next(node for node in NODES if node != leader)
+    (container,) = cluster_stack.containers(leader)
+    load = Submitter(cluster_stack.url, 100_000, seconds=300, threads=4, pause=0.02).start()
+    wait_until(lambda: len(load.accepted) >= BATCH // 2, 120, 0.2, "half the batch accepted before the cut")
+
+    cluster_stack.docker("network", "disconnect", NETWORK, container)
+    accepted_at_cut = len(load.accepted)
+    cut_at = time.monotonic()
+    try:
+        wait_until(lambda: len(load.accepted) >= accepted_at_cut + 50, 120, 0.2, "tasks accepted during the cut")
+        failover = time.monotonic() - cut_at
+        new_leader = queue_state(cluster_stack, survivor)["leader"].removeprefix("rabbit@")
+    finally:
+        cluster_stack.docker("network", "connect", "--alias", leader, NETWORK, container)
+    wait_until(lambda: running_nodes(cluster_stack, survivor) == 3, 240, 2, "the cut-off node back in the cluster")
+    wait_until(lambda: len(load.accepted) >= accepted_at_cut + BATCH // 2, 300, 0.2, "the whole batch accepted")
+    load.stop().join()
+
+    # Found here, not fixed yet: while the node a web process publishes through is cut off
+    # silently (no reset, packets dropped), some requests outlast the client's 15 s timeout
+    # before the app fails over. They are counted and reported; nothing else may go wrong.
+    timeouts = load.unexpected.count("ReadTimeout")
+    stages.note(f"containers: cluster: {leader} partitioned, {new_leader} leads; {len(load.accepted)} accepted, "
+                f"{load.refused} answered 503, {timeouts} client timeouts (15 s), "
+                f"50 more accepted {failover:.1f} s after the cut")  # fmt: skip
+    assert new_leader != leader
+    assert load.server_errors == 0 and set(load.unexpected) <= {"ReadTimeout"}
+    cluster_stack.wait_all_succeeded(load.accepted, timeout=300)
+
+
+def test_worker_hosts_cut_off_or_killed_mid_task_lose_no_accepted_task(cluster_stack):
+    """Two worker replicas stand for two worker hosts. One is cut off the network while it
+    runs 10 s tasks, then reconnected; the other is then killed outright (SIGKILL, and left
+    down). Every accepted task completes on whichever worker is left."""
+    cluster_stack.compose("up", "-d", "--wait", "--no-recreate", "--scale", "worker=2", "worker", timeout=300)
+    first, second = cluster_stack.containers("worker")
+    load = Submitter(cluster_stack.url, 100_000, seconds=300, threads=2, pause=0.05).start()
+    long_tasks = [cluster_stack.submit(1) for _ in range(8)]  # 4 pool slots each: both take some
+
+    cluster_stack.docker("network", "disconnect", NETWORK, first)
+    time.sleep(20)  # mid-task: its 10 s tasks ran out while it could not ack them
+    cluster_stack.docker("network", "connect", NETWORK, first)
+    wait_until(lambda: len(load.accepted) >= BATCH // 2, 120, 0.2, "half the batch accepted")
+
+    cluster_stack.docker("kill", "--signal", "KILL", second)
+    wait_until(lambda: len(load.accepted) >= BATCH, 300, 0.2, "the whole batch accepted")
+    load.stop().join()
+
+    stages.note(f"containers: cluster: worker cut off 20 s, another killed; {len(load.accepted)} accepted, "
+                f"{load.refused} answered 503")  # fmt: skip
+    assert load.server_errors == 0 and load.unexpected == []
+    cluster_stack.wait_all_succeeded(load.accepted + long_tasks, timeout=300)
+    cluster_stack.compose("up", "-d", "--wait", "--scale", "worker=1", "worker", timeout=300)
