@@ -46,6 +46,24 @@ def queue_state(stack, node="rabbitmq"):
     return queue
 
 
+def running_nodes(stack, node):
+    """How many nodes `node` sees running; 0 while it cannot tell (a member is coming back)."""
+    try:
+        return len(json.loads(rabbitmqctl(stack, node, "cluster_status", "--formatter", "json"))["running_nodes"])
+    except (AssertionError, ValueError):
+        return 0
+
+
+def new_leader_seen_by(stack, node, old_leader):
+    """The queue's leader once it is another node than old_leader, as `node` sees it; None
+    meanwhile (while a member is down, list_queues may fail on the queues it led)."""
+    try:
+        leader = queue_state(stack, node)["leader"].removeprefix("rabbit@")
+    except (AssertionError, ValueError):
+        return None
+    return leader if leader and leader != old_leader else None
+
+
 def test_three_nodes_form_one_cluster_and_the_queue_has_a_member_on_each(cluster_stack):
     status = json.loads(rabbitmqctl(cluster_stack, "rabbitmq2", "cluster_status", "--formatter", "json"))
     assert sorted(status["running_nodes"]) == [f"rabbit@{node}" for node in NODES]
@@ -66,10 +84,9 @@ def test_the_leader_node_killed_under_load_loses_no_accepted_task(cluster_stack)
     accepted_at_kill = len(load.accepted)
     wait_until(lambda: len(load.accepted) >= accepted_at_kill + 50, 120, 0.2, "tasks accepted after the kill")
     failover = time.monotonic() - killed_at
-    new_leader = queue_state(cluster_stack, survivor)["leader"].removeprefix("rabbit@")
+    new_leader = wait_until(lambda: new_leader_seen_by(cluster_stack, survivor, leader), 120, 2, "a new leader")
     cluster_stack.compose("start", leader, timeout=120)
-    wait_until(lambda: len(json.loads(rabbitmqctl(cluster_stack, survivor, "cluster_status", "--formatter", "json"))
-                           ["running_nodes"]) == 3, 180, 2, "the killed node back in the cluster")  # fmt: skip
+    wait_until(lambda: running_nodes(cluster_stack, survivor) == 3, 180, 2, "the killed node back in the cluster")
     wait_until(lambda: len(load.accepted) >= BATCH, 300, 0.2, "the whole batch accepted")
     load.stop().join()
 
@@ -78,10 +95,6 @@ def test_the_leader_node_killed_under_load_loses_no_accepted_task(cluster_stack)
     assert new_leader != leader
     assert load.server_errors == 0 and load.unexpected == []
     cluster_stack.wait_all_succeeded(load.accepted, timeout=300)
-
-
-def running_nodes(stack, node):
-    return len(json.loads(rabbitmqctl(stack, node, "cluster_status", "--formatter", "json"))["running_nodes"])
 
 
 def test_a_broker_node_partitioned_then_healed_loses_no_accepted_task(cluster_stack):
@@ -100,7 +113,7 @@ def test_a_broker_node_partitioned_then_healed_loses_no_accepted_task(cluster_st
     try:
         wait_until(lambda: len(load.accepted) >= accepted_at_cut + 50, 120, 0.2, "tasks accepted during the cut")
         failover = time.monotonic() - cut_at
-        new_leader = queue_state(cluster_stack, survivor)["leader"].removeprefix("rabbit@")
+        new_leader = wait_until(lambda: new_leader_seen_by(cluster_stack, survivor, leader), 120, 2, "a new leader")
     finally:
         cluster_stack.docker("network", "connect", "--alias", leader, NETWORK, container)
     wait_until(lambda: running_nodes(cluster_stack, survivor) == 3, 240, 2, "the cut-off node back in the cluster")

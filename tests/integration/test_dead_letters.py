@@ -8,7 +8,7 @@ import os
 
 import pytest
 from django.conf import settings
-from kombu import Connection
+from kombu import Connection, Exchange, Queue
 
 from config.celery import app
 from taskqueue import dead_letters
@@ -95,3 +95,18 @@ def test_purge_drops_only_the_named_task(stack, poisoned):
     assert purged.returncode == 0, purged.stderr
     assert dead_letter_depth() == 0
     assert stack.status(poison_id)["task_status"] == "PENDING"
+
+
+def test_requeue_from_the_classic_queue_of_an_older_release(stack):
+    """After an upgrade, what the old classic queue `celery` still holds is moved to `tasks`
+    (docs/delivery.md) and runs."""
+    legacy = Queue("celery", Exchange("celery", type="direct"), routing_key="celery", durable=True)
+    task_id = app.send_task("workflow.tasks.create_task", args=[0], queue=legacy, declare=[legacy]).id
+
+    moved = manage(stack, "requeue", "--all", "--queue", "celery")
+
+    assert moved.returncode == 0, moved.stderr
+    assert f"requeued {task_id}" in moved.stdout
+    assert stack.wait_final(task_id) == {"task_id": task_id, "task_status": "SUCCESS", "task_result": True}
+    with Connection(os.environ["CELERY_BROKER_URL"], connect_timeout=5) as conn:
+        assert conn.default_channel.queue_declare("celery", passive=True).message_count == 0
