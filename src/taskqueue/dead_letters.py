@@ -47,7 +47,6 @@ def declare_at_worker_start(sender=None, **kwargs):
 
 @dataclass
 class DeadLetter:
-    delivery_tag: int
     task_id: str
     task_name: str
     reason: str
@@ -58,7 +57,7 @@ def describe(message) -> DeadLetter:
     headers = message.headers or {}
     deaths = headers.get("x-death") or [{}]
     reason = f"{deaths[0].get('reason', '?')} from {deaths[0].get('queue', '?')}"
-    return DeadLetter(message.delivery_tag, headers.get("id", "?"), headers.get("task", "?"), reason, message)
+    return DeadLetter(headers.get("id", "?"), headers.get("task", "?"), reason, message)
 
 
 class DeadLetters:
