@@ -1,5 +1,6 @@
 """Django settings, read from the environment only (see .env.example for every knob)."""
 
+import ssl
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -124,8 +125,20 @@ LOGGING = {
 # One URL, or one per node of a RabbitMQ cluster separated by ";": kombu connects to the
 # first that answers and fails over to the next when its node dies.
 CELERY_BROKER_URL = env.required("CELERY_BROKER_URL")
-if any(urlsplit(url.strip()).scheme not in {"amqp", "amqps", "pyamqp"} for url in CELERY_BROKER_URL.split(";")):
-    raise env.ConfigError("CELERY_BROKER_URL must be amqp:// URLs to RabbitMQ (one per node, separated by ;)")
+broker_schemes = {urlsplit(url.strip()).scheme for url in CELERY_BROKER_URL.split(";")}
+if not broker_schemes <= {"amqp", "pyamqp"} and broker_schemes != {"amqps"}:
+    raise env.ConfigError(
+        "CELERY_BROKER_URL must be amqp:// URLs to RabbitMQ, or amqps:// (TLS) for every node, separated by ;"
+    )
+# amqps://: TLS to the broker, its certificate verified against CELERY_BROKER_CA_FILE (the
+# deployment's CA, deploy/bin/make-certs) or the system's CAs, and its host name checked.
+# kombu fills in the host name of the first node it connects to and keeps it for the next
+# ones, so the nodes of a cluster share one certificate that names them all (docs/cluster.md).
+if broker_schemes == {"amqps"}:
+    broker_ca_file = env.string("CELERY_BROKER_CA_FILE", "") or None
+    if broker_ca_file and not Path(broker_ca_file).is_file():
+        raise env.ConfigError(f"CELERY_BROKER_CA_FILE={broker_ca_file} is not a file")
+    CELERY_BROKER_USE_SSL = {"cert_reqs": ssl.CERT_REQUIRED, "ca_certs": broker_ca_file, "server_hostname": None}
 CELERY_RESULT_BACKEND = "django-db"
 # JSON only: a worker that accepted pickle would run code sent by anyone who can publish.
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -1,10 +1,16 @@
-"""The broker as a three-node RabbitMQ cluster (deploy/compose/rabbitmq-cluster.yml on top of
-docker-compose.prod.yml): the app's quorum queue has a member on each node, and when the node
-that leads it is SIGKILLed under a steady load of POST /tasks/, then brought back, every
-accepted task completes; publishing answers 503, never 500, while it fails over."""
+"""Several hosts, each a container with its own address: a three-node RabbitMQ cluster
+(deploy/compose/rabbitmq-cluster.yml), the database (deploy/compose/database-tls.yml), the web
+with beat and Flower, and worker replicas, everything between them over TLS with certificates
+from deploy/bin/make-certs. The app's quorum queue has a member on each node. Under a steady
+load of POST /tasks/, the queue's leader killed or partitioned, a worker cut off or killed:
+every accepted task completes, publishing answers 503, never 500, while it fails over.
+Plaintext from another host is refused."""
 
+import collections
 import json
 import os
+import re
+import subprocess
 import time
 
 import pytest
@@ -12,7 +18,7 @@ import pytest
 from tests.containers.conftest import ComposeStack
 from tests.faults.load import Submitter
 from tests.support import stages
-from tests.support.stack import wait_until
+from tests.support.stack import ROOT, wait_until
 
 PROJECT = "apptest-cluster"
 HTTP_PORT = 18091
@@ -22,12 +28,18 @@ NETWORK = f"{PROJECT}_default"  # the link every node and app container has: cut
 BATCH = int(os.environ.get("FAULT_BATCH", "200"))
 
 
+FILES = ("docker-compose.prod.yml", "deploy/compose/rabbitmq-cluster.yml", "deploy/compose/database-tls.yml")
+TASK_LINE = re.compile(r"Task [\w.]+\[([0-9a-f-]{36})\] (received|succeeded)")
+
+
 @pytest.fixture(scope="module")
-def cluster_stack(docker_engine, container_images):
-    env = {**docker_engine, "COMPOSE_PROJECT_NAME": PROJECT, "HTTP_PORT": str(HTTP_PORT),
+def cluster_stack(docker_engine, container_images, tmp_path_factory):
+    tls_dir = tmp_path_factory.mktemp("tls")
+    subprocess.run([ROOT / "deploy/bin/make-certs", tls_dir, "broker,rabbitmq,rabbitmq2,rabbitmq3", "db"],
+                   check=True, capture_output=True, timeout=60)  # fmt: skip
+    env = {**docker_engine, "COMPOSE_PROJECT_NAME": PROJECT, "HTTP_PORT": str(HTTP_PORT), "TLS_DIR": str(tls_dir),
            "NGINX_TASKS_RATE": "1000r/s", "NGINX_TASKS_BURST": "2000"}  # fmt: skip
-    stack = ComposeStack(env, files=("docker-compose.prod.yml", "deploy/compose/rabbitmq-cluster.yml"),
-                         http_port=HTTP_PORT)  # fmt: skip
+    stack = ComposeStack(env, files=FILES, http_port=HTTP_PORT)
     with stages.stage("containers: cluster stack up (3 RabbitMQ nodes)"):
         stack.compose("up", "-d", "--wait", "--build", timeout=900)
     yield stack
@@ -64,6 +76,26 @@ def new_leader_seen_by(stack, node, old_leader):
     return leader if leader and leader != old_leader else None
 
 
+def executions(stack, task_ids):
+    """How many times the workers received and ran each of these tasks, from every worker
+    container's log (killed ones too): (ids delivered more than once, ids run to success
+    more than once). At-least-once delivery allows both; they are counted and reported."""
+    wanted, received, succeeded = set(task_ids), collections.Counter(), collections.Counter()
+    for container in stack.containers("worker", all_states=True):
+        for task_id, what in TASK_LINE.findall(stack.logs(container)):
+            if task_id in wanted:
+                (received if what == "received" else succeeded)[task_id] += 1
+    assert set(succeeded) == wanted, f"{len(wanted - set(succeeded))} accepted tasks have no success in the logs"
+    return sum(n > 1 for n in received.values()), sum(n > 1 for n in succeeded.values())
+
+
+def report(stack, what, load):
+    redelivered, ran_twice = executions(stack, load.accepted)
+    refused = f"{load.refused} answered 503 over {load.refusal_seconds():.1f} s"
+    stages.note(f"containers: cluster: {what}; {len(load.accepted)} accepted, {refused}, "
+                f"{redelivered} delivered twice, {ran_twice} ran twice")  # fmt: skip
+
+
 def test_three_nodes_form_one_cluster_and_the_queue_has_a_member_on_each(cluster_stack):
     status = json.loads(rabbitmqctl(cluster_stack, "rabbitmq2", "cluster_status", "--formatter", "json"))
     assert sorted(status["running_nodes"]) == [f"rabbit@{node}" for node in NODES]
@@ -90,11 +122,10 @@ def test_the_leader_node_killed_under_load_loses_no_accepted_task(cluster_stack)
     wait_until(lambda: len(load.accepted) >= BATCH, 300, 0.2, "the whole batch accepted")
     load.stop().join()
 
-    stages.note(f"containers: cluster: leader {leader} killed, {new_leader} leads; {len(load.accepted)} accepted, "
-                f"{load.refused} answered 503, 50 more accepted {failover:.1f} s after the kill")  # fmt: skip
     assert new_leader != leader
     assert load.server_errors == 0 and load.unexpected == []
     cluster_stack.wait_all_succeeded(load.accepted, timeout=300)
+    report(cluster_stack, f"leader {leader} killed, {new_leader} leads, 50 more accepted {failover:.1f} s after", load)
 
 
 def test_a_broker_node_partitioned_then_healed_loses_no_accepted_task(cluster_stack):
@@ -124,12 +155,11 @@ def test_a_broker_node_partitioned_then_healed_loses_no_accepted_task(cluster_st
     # silently (no reset, packets dropped), some requests outlast the client's 15 s timeout
     # before the app fails over. They are counted and reported; nothing else may go wrong.
     timeouts = load.unexpected.count("ReadTimeout")
-    stages.note(f"containers: cluster: {leader} partitioned, {new_leader} leads; {len(load.accepted)} accepted, "
-                f"{load.refused} answered 503, {timeouts} client timeouts (15 s), "
-                f"50 more accepted {failover:.1f} s after the cut")  # fmt: skip
     assert new_leader != leader
     assert load.server_errors == 0 and set(load.unexpected) <= {"ReadTimeout"}
     cluster_stack.wait_all_succeeded(load.accepted, timeout=300)
+    report(cluster_stack, f"{leader} partitioned, {new_leader} leads, 50 more accepted {failover:.1f} s after the cut, "
+           f"{timeouts} client timeouts (15 s)", load)  # fmt: skip
 
 
 def test_worker_hosts_cut_off_or_killed_mid_task_lose_no_accepted_task(cluster_stack):
@@ -150,8 +180,62 @@ def test_worker_hosts_cut_off_or_killed_mid_task_lose_no_accepted_task(cluster_s
     wait_until(lambda: len(load.accepted) >= BATCH, 300, 0.2, "the whole batch accepted")
     load.stop().join()
 
-    stages.note(f"containers: cluster: worker cut off 20 s, another killed; {len(load.accepted)} accepted, "
-                f"{load.refused} answered 503")  # fmt: skip
     assert load.server_errors == 0 and load.unexpected == []
     cluster_stack.wait_all_succeeded(load.accepted + long_tasks, timeout=300)
+    report(cluster_stack, "a worker cut off 20 s, another killed", load)
     cluster_stack.compose("up", "-d", "--wait", "--scale", "worker=1", "worker", timeout=300)
+
+
+# Run by the app's Python inside a worker container, i.e. from another host than the broker
+# nodes and the database: every way in, and what became of it.
+PROBE_FROM_A_WORKER_HOST = """
+import json, os, socket, ssl
+import psycopg2
+
+outcomes = {}
+def attempt(name, connect):
+    try:
+        connect().close()
+        outcomes[name] = "connected"
+    except Exception as error:
+        outcomes[name] = f"{type(error).__name__}: {error}"
+
+def tls(host, port, context, name):
+    return context.wrap_socket(socket.create_connection((host, port), timeout=5), server_hostname=name)
+
+for node in ("rabbitmq", "rabbitmq2", "rabbitmq3"):
+    attempt(f"amqp {node}:5672", lambda: socket.create_connection((node, 5672), timeout=5))
+    attempt(f"amqps {node}:5671", lambda: tls(node, 5671, ssl.create_default_context(cafile="/tls/ca.crt"), node))
+attempt("amqps, the system's CAs", lambda: tls("rabbitmq", 5671, ssl.create_default_context(), "rabbitmq"))
+url = os.environ["DATABASE_URL"].split("?")[0]
+db_address = socket.gethostbyname("db")
+attempt("postgres plaintext", lambda: psycopg2.connect(url, sslmode="disable", connect_timeout=5))
+attempt("postgres verify-full", lambda: psycopg2.connect(url, sslmode="verify-full", sslrootcert="/tls/ca.crt"))
+attempt("postgres verify-full by address", lambda: psycopg2.connect(
+    url.replace("@db:", f"@{db_address}:"), sslmode="verify-full", sslrootcert="/tls/ca.crt", connect_timeout=5))
+print(json.dumps(outcomes))
+"""
+
+
+def test_from_another_host_plaintext_is_refused_and_tls_is_verified(cluster_stack):
+    (worker, *_) = cluster_stack.containers("worker")
+    probe = ["docker", "exec", "-i", worker, "/opt/venv/bin/python", "-"]
+    result = subprocess.run(probe, input=PROBE_FROM_A_WORKER_HOST, env=cluster_stack.env, capture_output=True,
+                            text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    outcomes = json.loads(result.stdout)
+    for node in NODES:
+        assert outcomes[f"amqp {node}:5672"].startswith("ConnectionRefusedError"), outcomes
+        assert outcomes[f"amqps {node}:5671"] == "connected", outcomes
+    assert "CERTIFICATE_VERIFY_FAILED" in outcomes["amqps, the system's CAs"], outcomes
+    assert "no encryption" in outcomes["postgres plaintext"], outcomes
+    assert outcomes["postgres verify-full"] == "connected", outcomes
+    assert "does not match host name" in outcomes["postgres verify-full by address"], outcomes
+
+    # The Erlang distribution: the CLI reaches another node over mutual TLS, and not without it.
+    over_tls = cluster_stack.compose("exec", "-T", "rabbitmq3", "rabbitmqctl", "-q", "-n", "rabbit@rabbitmq2",
+                                     "status", check=False, timeout=120)  # fmt: skip
+    assert over_tls.returncode == 0, over_tls.stderr
+    plain = cluster_stack.compose("exec", "-T", "-e", "RABBITMQ_CTL_ERL_ARGS=", "rabbitmq3", "rabbitmqctl", "-q",
+                                  "-n", "rabbit@rabbitmq2", "status", check=False, timeout=120)  # fmt: skip
+    assert plain.returncode != 0, "a node answered a CLI that spoke plain Erlang distribution"

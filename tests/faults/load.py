@@ -23,6 +23,7 @@ class Submitter:
         self.url, self.count, self.seconds, self.task_type, self.threads = url, count, seconds, task_type, threads
         self.pause = pause  # seconds each thread waits between requests: a steady load, not a flood
         self.accepted, self.refused, self.server_errors, self.unexpected = [], 0, 0, []
+        self.refused_at = []  # time.monotonic() of each 503: how long publishing was refused
         self._lock = threading.Lock()
         self._left = count
         self._stop = threading.Event()
@@ -54,6 +55,10 @@ class Submitter:
         assert self.answered == self.count - self._left, "a request was sent but not counted"
         return self
 
+    def refusal_seconds(self):
+        """From the first 503 to the last one (0 without any): the time publishing was refused."""
+        return max(self.refused_at) - min(self.refused_at) if self.refused_at else 0.0
+
     def _take(self):
         with self._lock:
             if self._left <= 0 or self._stop.is_set():
@@ -83,6 +88,7 @@ class Submitter:
                         self.accepted.append(value)
                     elif bucket == "refused":
                         self.refused += 1
+                        self.refused_at.append(time.monotonic())
                     elif bucket == "server_errors":
                         self.server_errors += 1
                     else:
