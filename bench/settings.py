@@ -2,7 +2,6 @@
 turns, to price what production always keeps (bench/bench.env documents them).
 Production never loads this module."""
 
-
 from kombu import Queue
 
 from config import env

@@ -8,7 +8,8 @@ from celery.signals import after_setup_logger, after_setup_task_logger
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-app = Celery("config")
+# The publisher waits for RabbitMQ's confirm a bounded time (taskqueue/publishing.py).
+app = Celery("config", amqp="taskqueue.publishing:BoundedConfirmAMQP")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # result_backend stays "django-db"; this subclass of its backend class also retries
 # through PostgreSQL restarts. (A loader alias would lose to the package's entry point.)

@@ -156,10 +156,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = env.integer("CELERY_WORKER_PREFETCH_MULTIPLI
 CELERY_WORKER_CONCURRENCY = env.integer("CELERY_WORKER_CONCURRENCY", 4)
 # Publisher confirms: delay() returns only once RabbitMQ has taken the message, so a 202
 # is only sent for a task the broker holds.
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "confirm_publish": env.boolean("CELERY_CONFIRM_PUBLISH", True),
-    "confirm_timeout": 5,
-}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": env.boolean("CELERY_CONFIRM_PUBLISH", True)}
+# Seconds a publish waits for that confirm before it counts as a lost connection (retried
+# once on a fresh connection, else 503): taskqueue/publishing.py hands it to every publish.
+CELERY_TASK_PUBLISH_CONFIRM_TIMEOUT = 5
 # The app's queue is a quorum queue: replicated by Raft on a RabbitMQ cluster (one replica
 # on a single node), and the only kind that counts deliveries. A task that kills its worker
 # process (OOM, segfault) is redelivered by late acks + reject on worker lost; after

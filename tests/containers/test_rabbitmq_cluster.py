@@ -224,13 +224,14 @@ def test_from_another_host_plaintext_is_refused_and_tls_is_verified(cluster_stac
                             text=True, timeout=120)  # fmt: skip
     assert result.returncode == 0, result.stderr
     outcomes = json.loads(result.stdout)
+    shown = json.dumps(outcomes, indent=1)  # whole, in the failure message
     for node in NODES:
-        assert outcomes[f"amqp {node}:5672"].startswith("ConnectionRefusedError"), outcomes
-        assert outcomes[f"amqps {node}:5671"] == "connected", outcomes
-    assert "CERTIFICATE_VERIFY_FAILED" in outcomes["amqps, the system's CAs"], outcomes
-    assert "no encryption" in outcomes["postgres plaintext"], outcomes
-    assert outcomes["postgres verify-full"] == "connected", outcomes
-    assert "does not match host name" in outcomes["postgres verify-full by address"], outcomes
+        assert outcomes[f"amqp {node}:5672"].startswith("ConnectionRefusedError"), shown
+        assert outcomes[f"amqps {node}:5671"] == "connected", shown
+    assert "CERTIFICATE_VERIFY_FAILED" in outcomes["amqps, the system's CAs"], shown
+    assert "no encryption" in outcomes["postgres plaintext"], shown
+    assert outcomes["postgres verify-full"] == "connected", shown
+    assert "does not match host name" in outcomes["postgres verify-full by address"], shown
 
     # The Erlang distribution: the CLI reaches another node over mutual TLS, and not without it.
     over_tls = cluster_stack.compose("exec", "-T", "rabbitmq3", "rabbitmqctl", "-q", "-n", "rabbit@rabbitmq2",

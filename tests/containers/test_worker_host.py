@@ -28,12 +28,14 @@ def test_a_worker_only_project_consumes_the_main_stacks_tasks(compose_stack, tmp
             for name in ("DATABASE_URL", "CELERY_BROKER_URL")}  # fmt: skip
     attach = tmp_path / "attach.yml"
     attach.write_text(ATTACH)
+    tls_dir = tmp_path / "tls"  # the file mounts the CA; the main stack's URLs are plain
+    subprocess.run([ROOT / "deploy/bin/make-certs", tls_dir, "worker"], check=True, capture_output=True, timeout=60)
 
     def workers_compose(*args):
         command = ["docker", "compose", "-p", WORKERS_PROJECT, "-f", "deploy/compose/workers.yml", "-f", str(attach),
                    "--env-file", ".env", *args]  # fmt: skip
-        result = subprocess.run(command, cwd=ROOT, env={**compose_stack.env, **urls}, capture_output=True, text=True,
-                                timeout=300)  # fmt: skip
+        env = {**compose_stack.env, **urls, "TLS_DIR": str(tls_dir)}
+        result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, f"{' '.join(args)}: {result.stderr}"
         return result.stdout
 
