@@ -46,8 +46,9 @@ def cluster_stack(docker_engine, container_images, tmp_path_factory):
     stack.compose("down", "--volumes", "--timeout", "30", timeout=300)
 
 
-def rabbitmqctl(stack, node, *args):
-    return stack.compose("exec", "-T", node, "rabbitmqctl", "-q", *args, timeout=60).stdout
+def rabbitmqctl(stack, node, command, *args):
+    """A CLI call on `node`, bounded: while a member is cut off, a listing can wait on it."""
+    return stack.compose("exec", "-T", node, "rabbitmqctl", "-q", command, "--timeout", "30", *args, timeout=90).stdout
 
 
 def queue_state(stack, node="rabbitmq"):
@@ -62,7 +63,7 @@ def running_nodes(stack, node):
     """How many nodes `node` sees running; 0 while it cannot tell (a member is coming back)."""
     try:
         return len(json.loads(rabbitmqctl(stack, node, "cluster_status", "--formatter", "json"))["running_nodes"])
-    except (AssertionError, ValueError):
+    except (AssertionError, ValueError, subprocess.TimeoutExpired):
         return 0
 
 
@@ -71,7 +72,7 @@ def new_leader_seen_by(stack, node, old_leader):
     meanwhile (while a member is down, list_queues may fail on the queues it led)."""
     try:
         leader = queue_state(stack, node)["leader"].removeprefix("rabbit@")
-    except (AssertionError, ValueError):
+    except (AssertionError, ValueError, subprocess.TimeoutExpired):
         return None
     return leader if leader and leader != old_leader else None
 
@@ -144,7 +145,7 @@ def test_a_broker_node_partitioned_then_healed_loses_no_accepted_task(cluster_st
     try:
         wait_until(lambda: len(load.accepted) >= accepted_at_cut + 50, 120, 0.2, "tasks accepted during the cut")
         failover = time.monotonic() - cut_at
-        new_leader = wait_until(lambda: new_leader_seen_by(cluster_stack, survivor, leader), 120, 2, "a new leader")
+        new_leader = wait_until(lambda: new_leader_seen_by(cluster_stack, survivor, leader), 240, 2, "a new leader")
     finally:
         cluster_stack.docker("network", "connect", "--alias", leader, NETWORK, container)
     wait_until(lambda: running_nodes(cluster_stack, survivor) == 3, 240, 2, "the cut-off node back in the cluster")
