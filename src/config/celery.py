@@ -6,6 +6,8 @@ import os
 from celery import Celery
 from celery.signals import after_setup_logger, after_setup_task_logger
 
+from ops.tracing import RequestIdFilter
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 # The publisher waits for RabbitMQ's confirm a bounded time (taskqueue/publishing.py).
@@ -19,9 +21,10 @@ app.autodiscover_tasks()
 
 @after_setup_logger.connect
 @after_setup_task_logger.connect
-def also_log_to_file(logger, format, **kwargs):
-    """CELERY_LOG_FILE: logs go to this file as well as to the process output.
+def request_ids_and_log_file(logger, format, **kwargs):
+    """Every handler Celery set up gives its lines the request id (its formats name it).
 
+    CELERY_LOG_FILE: logs go to this file as well as to the process output.
     WatchedFileHandler reopens the file after logrotate moves it, which is safe with
     the prefork pool's many writers (a rotating handler in each process is not).
     """
@@ -30,3 +33,5 @@ def also_log_to_file(logger, format, **kwargs):
         handler = logging.handlers.WatchedFileHandler(path)
         handler.setFormatter(logging.Formatter(format))
         logger.addHandler(handler)
+    for handler in logger.handlers:
+        handler.addFilter(RequestIdFilter())

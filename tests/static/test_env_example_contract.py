@@ -27,7 +27,9 @@ NOT_SETTINGS = {
 }
 # ${VAR}s of the nginx templates that each renderer derives from its own layout (socket or
 # host:port, folders) rather than reading a setting: checked below to be set by every one.
-TEMPLATE_DERIVED = {"WEB_UPSTREAM", "FLOWER_UPSTREAM", "STATIC_ROOT", "HTPASSWD_FILE", "NGINX_WORKER_USER"}
+TEMPLATE_DERIVED = {
+    "WEB_UPSTREAM", "FLOWER_UPSTREAM", "STATIC_ROOT", "HTPASSWD_FILE", "NGINX_WORKER_USER", "NGINX_ACCESS_LOG",
+}  # fmt: skip
 
 PY_READ = re.compile(
     r"""(?:env\.(?:required|string|boolean|integer|words)\(|os\.environ\.get\(|os\.getenv\(|os\.environ\[)"""
