@@ -10,6 +10,18 @@ rabbitmq_files() {
   if systemd_running; then
     echo "$APP_ROOT/deploy/rabbitmq/epmd-loopback.conf /etc/systemd/system/epmd.socket.d/10-app-loopback.conf"
   fi
+  # A broker host that serves other hosts (HOST_TLS_DIR holds broker.crt and broker.key;
+  # docs/cluster.md): AMQP over TLS on 5671 beyond loopback, the same file the containers
+  # mount, with this host's paths.
+  if [ -n "${HOST_TLS_DIR:-}" ] && [ -s "$HOST_TLS_DIR/broker.crt" ]; then
+    [ -s "$HOST_TLS_DIR/broker.key" ] || die "$HOST_TLS_DIR/broker.crt has no key $HOST_TLS_DIR/broker.key"
+    sed -e 's#= /run/tls/host.key#= /etc/rabbitmq/tls/host.key#' -e 's#= /tls/#= /etc/rabbitmq/tls/#' \
+      "$APP_ROOT/deploy/rabbitmq/tls.conf" >/tmp/app-rabbitmq-tls.conf
+    echo "/tmp/app-rabbitmq-tls.conf /etc/rabbitmq/conf.d/40-app-tls.conf"
+    echo "$HOST_TLS_DIR/ca.crt /etc/rabbitmq/tls/ca.crt"
+    echo "$HOST_TLS_DIR/broker.crt /etc/rabbitmq/tls/host.crt"
+    echo "$HOST_TLS_DIR/broker.key /etc/rabbitmq/tls/host.key"
+  fi
 }
 
 configure_rabbitmq() {
@@ -21,7 +33,7 @@ configure_rabbitmq() {
   # listens with its old settings, possibly beyond loopback: stop it, and before the new
   # files are in place, since its CLI (rabbitmqctl, the unit's ExecStop) finds the node by
   # the name and addresses it was started with. start_rabbitmq starts it again.
-  if port_open "$MQ_HOST" "$MQ_PORT"; then
+  if port_open 127.0.0.1 5672 || port_open "$MQ_HOST" "$MQ_PORT"; then
     say "RabbitMQ configuration changed: restarting it"
     if systemd_running; then systemctl stop rabbitmq-server; else rabbitmqctl -q stop; fi
   fi
@@ -31,7 +43,10 @@ configure_rabbitmq() {
   while read -r src dst; do
     cmp -s "$src" "$dst" && continue
     [ ! -s "$dst" ] || cp "$dst" "$dst.orig"
-    install -D -m 0644 "$src" "$dst"
+    case "$dst" in
+      *.key) install -D -m 0600 -o rabbitmq -g rabbitmq "$src" "$dst"; rm -f "$dst.orig" ;; # the node's user only
+      *) install -D -m 0644 "$src" "$dst" ;;
+    esac
   done < <(rabbitmq_files)
   if systemd_running; then
     systemctl daemon-reload

@@ -66,20 +66,21 @@ def checkout_tar() -> bytes:
 class Host(SeedClient):
     """The host container: commands run in it as root, HTTP through its nginx."""
 
-    def __init__(self, env):
-        self.env = env
-        self.url = f"http://127.0.0.1:{HTTP_PORT}"
+    def __init__(self, env, container=CONTAINER, http_port=HTTP_PORT):
+        self.env, self.container = env, container
+        self.url = f"http://127.0.0.1:{http_port}"
 
     def docker(self, *args, input=None, timeout=120, check=True):
         return run(["docker", *args], self.env, timeout, input=input, check=check)
 
     def sh(self, script, timeout=120, check=True, cwd="/"):
         """A bash script run as root in the host (from / unless told); stdout as text."""
-        result = self.docker("exec", "-w", cwd, CONTAINER, "bash", "-c", script, timeout=timeout, check=check)
+        result = self.docker("exec", "-w", cwd, self.container, "bash", "-c", script, timeout=timeout, check=check)
         return result.stdout.decode(errors="replace")
 
     def returncode(self, script, timeout=120, cwd="/"):
-        return self.docker("exec", "-w", cwd, CONTAINER, "bash", "-c", script, timeout=timeout, check=False).returncode
+        result = self.docker("exec", "-w", cwd, self.container, "bash", "-c", script, timeout=timeout, check=False)
+        return result.returncode
 
     def show(self, unit, prop):
         return self.sh(f"systemctl show -p {prop} --value {unit}").strip()
