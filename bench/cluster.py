@@ -12,6 +12,7 @@ Writes bench/results/cluster.json and prints the ratio.
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import tempfile
@@ -142,6 +143,7 @@ def main():
             project.compose("down", "--volumes", "--timeout", "30", timeout=300)
         if started_engine:
             engine.stop(env)
+        shutil.rmtree(tls_dir, ignore_errors=True)
     single, cluster = (statistics.median(rounds[project.name]) for project in projects)
     result = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
