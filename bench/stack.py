@@ -91,6 +91,7 @@ def baseline_env():
     return {
         **env,
         "HTTP_PORT": str(int(env["HTTP_PORT"]) + 10),
+        "HTTPS_PORT": str(int(env["HTTPS_PORT"]) + 10),
         "FLOWER_PORT": str(int(env["FLOWER_PORT"]) + 10),
         "RUN_DIR": run_dir,
         "BENCH_DONE_FILE": f"{run_dir}/state/done.log",

@@ -16,10 +16,21 @@ from tests.support.stack import ROOT, SeedClient, wait_until
 HERE = Path(__file__).resolve().parent
 PROJECT = "apptest"
 HTTP_PORT = 18090
+HTTPS_PORT = 18490
 
 
 def timed(name, args, env, timeout):
     return engine.run(f"containers: {name}", args, env, timeout)
+
+
+def site_tls(directory, https_port):
+    """Settings that name nginx's certificate files (a pair deploy/bin/make-certs makes in
+    directory) and its HTTPS port, as an operator's .env would."""
+    subprocess.run([ROOT / "deploy/bin/make-certs", directory, "site,localhost,127.0.0.1"], check=True,
+                   capture_output=True)  # fmt: skip
+    (Path(directory) / "acme").mkdir(exist_ok=True)
+    return {"NGINX_TLS_CERT": f"{directory}/site.crt", "NGINX_TLS_KEY": f"{directory}/site.key",
+            "ACME_WEBROOT": f"{directory}/acme", "HTTPS_PORT": str(https_port)}  # fmt: skip
 
 
 @dataclass
@@ -31,7 +42,14 @@ class ComposeStack(SeedClient):
 
     @property
     def url(self):
+        """HTTPS when the stack runs HTTPS-only (DJANGO_HTTPS=true), its own CA verified."""
+        if self.env.get("DJANGO_HTTPS") == "true":
+            return f"https://127.0.0.1:{self.env['HTTPS_PORT']}"
         return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def verify(self):
+        return str(Path(self.env["NGINX_TLS_CERT"]).parent / "ca.crt") if "NGINX_TLS_CERT" in self.env else True
 
     @property
     def flower_auth(self):
@@ -96,10 +114,13 @@ def container_images(docker_engine):
 
 
 @pytest.fixture(scope="session")
-def compose_stack(docker_engine, container_images):
-    """`make up` on the engine: the images built from the Dockerfile, the stack healthy."""
+def compose_stack(docker_engine, container_images, tmp_path_factory):
+    """`make up` on the engine: the images built from the Dockerfile, the stack healthy,
+    HTTPS-only with the certificate files the settings name."""
     env = {
         **docker_engine,
+        **site_tls(tmp_path_factory.mktemp("site-tls"), HTTPS_PORT),
+        "DJANGO_HTTPS": "true",
         "FLAVOUR": "containers",
         "COMPOSE_PROJECT_NAME": PROJECT,
         "HTTP_PORT": str(HTTP_PORT),

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -43,7 +44,7 @@ def test_bad_input_is_a_clear_400(compose_stack, body, headers):
 
 
 def test_the_page_in_chromium(compose_stack, tmp_path):
-    with chromium(tmp_path / "profile") as driver:
+    with chromium(tmp_path / "profile", trusted_certificate=Path(compose_stack.env["NGINX_TLS_CERT"])) as driver:
         click_short_until_success(driver, compose_stack.url)
 
 
@@ -126,7 +127,9 @@ def test_rabbitmq_restarted_under_load_answers_503_never_500_and_every_202_compl
     # Paced, and long enough to outlast the restart and the broker's boot in any run: fast
     # 503s during the outage must not use up the requests before the broker is back (one run
     # did). stop() ends it.
-    load = Submitter(compose_stack.url, 100_000, seconds=300, threads=4, pause=0.02).start()
+    load = Submitter(
+        compose_stack.url, 100_000, seconds=300, threads=4, pause=0.02, verify=compose_stack.verify
+    ).start()
     wait_until(lambda: len(load.accepted) >= 50, 60, 0.2, "the load to get going")
     compose_stack.compose("restart", "rabbitmq", timeout=120)
     wait_until(lambda: compose_stack.get("/readyz").status_code == 200, 120, 1, "/readyz 200 after the restart")
@@ -171,7 +174,9 @@ def test_make_up_again_after_a_code_change_migrates_first_and_loses_nothing(comp
         f'    dependencies = [("ops", "{latest}")]\n'
         "    operations = []\n"
     )
-    load = Submitter(compose_stack.url, 100_000, seconds=600, threads=2, pause=0.05).start()
+    load = Submitter(
+        compose_stack.url, 100_000, seconds=600, threads=2, pause=0.05, verify=compose_stack.verify
+    ).start()
     upgraded = type(compose_stack)(compose_stack.env, release)
     upgraded.make("up")
     time.sleep(2)

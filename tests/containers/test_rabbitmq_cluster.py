@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.containers.conftest import ComposeStack
+from tests.containers.conftest import ComposeStack, site_tls
 from tests.faults.load import Submitter
 from tests.support import stages
 from tests.support.stack import ROOT, wait_until
@@ -37,8 +37,9 @@ def cluster_stack(docker_engine, container_images, tmp_path_factory):
     tls_dir = tmp_path_factory.mktemp("tls")
     subprocess.run([ROOT / "deploy/bin/make-certs", tls_dir, "broker,rabbitmq,rabbitmq2,rabbitmq3", "db"],
                    check=True, capture_output=True, timeout=60)  # fmt: skip
-    env = {**docker_engine, "COMPOSE_PROJECT_NAME": PROJECT, "HTTP_PORT": str(HTTP_PORT), "TLS_DIR": str(tls_dir),
-           "NGINX_TASKS_RATE": "1000r/s", "NGINX_TASKS_BURST": "2000"}  # fmt: skip
+    env = {**docker_engine, **site_tls(tls_dir, HTTP_PORT + 400), "COMPOSE_PROJECT_NAME": PROJECT,
+           "HTTP_PORT": str(HTTP_PORT), "TLS_DIR": str(tls_dir), "NGINX_TASKS_RATE": "1000r/s",
+           "NGINX_TASKS_BURST": "2000"}  # fmt: skip
     stack = ComposeStack(env, files=FILES, http_port=HTTP_PORT)
     with stages.stage("containers: cluster stack up (3 RabbitMQ nodes)"):
         stack.compose("up", "-d", "--wait", "--build", timeout=900)

@@ -19,8 +19,9 @@ import requests
 class Submitter:
     """POST /tasks/ until `count` were answered or `seconds` passed; runs in the background."""
 
-    def __init__(self, url, count, seconds=120, task_type=0, threads=8, pause=0.0):
+    def __init__(self, url, count, seconds=120, task_type=0, threads=8, pause=0.0, verify=True):
         self.url, self.count, self.seconds, self.task_type, self.threads = url, count, seconds, task_type, threads
+        self.verify = verify  # True, or the CA file of the stack's HTTPS certificate
         self.pause = pause  # seconds each thread waits between requests: a steady load, not a flood
         self.accepted, self.refused, self.server_errors, self.unexpected = [], 0, 0, []
         self.refused_at = []  # time.monotonic() of each 503: how long publishing was refused
@@ -68,7 +69,7 @@ class Submitter:
 
     def _submit_one(self, session):
         try:
-            response = session.post(self.url + "/tasks/", json={"type": self.task_type}, timeout=15)
+            response = session.post(self.url + "/tasks/", json={"type": self.task_type}, timeout=15, verify=self.verify)
         except requests.RequestException as error:
             return "unexpected", type(error).__name__
         if response.status_code == 202:

@@ -20,7 +20,7 @@ SERVED = """
 import json
 from django.test import Client
 from signups.models import Signup
-answer = Client().get("/tasks/{task_id}/", HTTP_HOST="localhost")
+answer = Client(headers={{"X-Forwarded-Proto": "https"}}).get("/tasks/{task_id}/", HTTP_HOST="localhost")
 print(json.dumps({{"status": answer.status_code, "body": answer.json(),
                   "signup": Signup.objects.filter(email="{email}").exists()}}))
 """

@@ -12,8 +12,8 @@ pytestmark = pytest.mark.stack
 
 
 @pytest.fixture
-def browser(tmp_path):
-    with chromium(tmp_path / "profile") as driver:
+def browser(stack, tmp_path):
+    with chromium(tmp_path / "profile", trusted_certificate=stack.run_dir / "tls" / "site.crt") as driver:
         yield driver
 
 

@@ -21,6 +21,11 @@ def limited_nginx(stack, tmp_path):
         **os.environ,
         "RUN_DIR": str(tmp_path),
         "HTTP_PORT": str(PORT),
+        "HTTPS_PORT": str(PORT + 1),
+        "DJANGO_HTTPS": "true",
+        "NGINX_TLS_CERT": str(stack.run_dir / "tls" / "site.crt"),
+        "NGINX_TLS_KEY": str(stack.run_dir / "tls" / "site.key"),
+        "ACME_WEBROOT": str(tmp_path),
         "NGINX_TASKS_RATE": "2r/s",
         "NGINX_TASKS_BURST": "2",
         "NGINX_WORKER_USER": stack.nginx_worker_user,
@@ -39,8 +44,8 @@ def limited_nginx(stack, tmp_path):
         )
     nginx = subprocess.Popen([ROOT / "deploy/bin/nginx"], env=env)
     try:
-        wait_until(lambda: stack.port_open(PORT), 10, message="the limited nginx")
-        yield f"http://127.0.0.1:{PORT}"
+        wait_until(lambda: stack.port_open(PORT + 1), 10, message="the limited nginx")
+        yield f"https://127.0.0.1:{PORT + 1}"
     finally:
         nginx.terminate()
         nginx.wait(timeout=10)

@@ -3,6 +3,7 @@
 import hashlib
 import http.client
 import json
+import ssl
 
 import pytest
 
@@ -79,7 +80,10 @@ def test_health_endpoints(stack):
 
 def request_seen(stack, source_address, headers):
     """What Django makes of a request sent from source_address through nginx (tests/stack_app)."""
-    conn = http.client.HTTPConnection("127.0.0.1", stack.http_port, timeout=10, source_address=(source_address, 0))
+    tls = ssl.create_default_context(cafile=stack.ca_file)
+    conn = http.client.HTTPSConnection(
+        "127.0.0.1", stack.https_port, timeout=10, source_address=(source_address, 0), context=tls
+    )
     try:
         conn.request("GET", "/_test/request-seen/", headers=headers)
         response = conn.getresponse()
@@ -91,10 +95,10 @@ def request_seen(stack, source_address, headers):
 
 def test_django_sees_the_client_address_and_scheme_from_nginx(stack):
     # gunicorn listens on a unix socket, so the address can only come from nginx's X-Real-IP.
-    assert request_seen(stack, "127.0.0.7", {}) == {"remote_addr": "127.0.0.7", "scheme": "http", "secure": False}
+    assert request_seen(stack, "127.0.0.7", {}) == {"remote_addr": "127.0.0.7", "scheme": "https", "secure": True}
     # A client's forged headers are overwritten by nginx with what it saw itself.
-    forged = {"X-Real-IP": "203.0.113.9", "X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
-    assert request_seen(stack, "127.0.0.8", forged) == {"remote_addr": "127.0.0.8", "scheme": "http", "secure": False}
+    forged = {"X-Real-IP": "203.0.113.9", "X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "http"}
+    assert request_seen(stack, "127.0.0.8", forged) == {"remote_addr": "127.0.0.8", "scheme": "https", "secure": True}
 
 
 def test_make_up_is_idempotent(stack):

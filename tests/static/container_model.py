@@ -40,6 +40,10 @@ def interpolate(text: str, env: dict[str, str]) -> str:
 
 
 def load_compose(env: dict[str, str]) -> dict:
+    """The compose file as deploy/compose/up hands it to compose: when the env file names no
+    certificate for nginx, up exports the private pair it makes (deploy/lib/site-tls.sh)."""
+    if not env.get("NGINX_TLS_CERT"):
+        env = {**env, "NGINX_TLS_CERT": ".run/tls/site.crt", "NGINX_TLS_KEY": ".run/tls/site.key"}
     return yaml.safe_load(interpolate(COMPOSE_FILE.read_text(), env))
 
 

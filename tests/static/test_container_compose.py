@@ -50,7 +50,9 @@ def test_services(compose):
 def test_only_nginx_publishes_a_port(compose):
     published = {name for name, service in compose["services"].items() if service.get("ports")}
     assert published == {"nginx"}
-    assert compose["services"]["nginx"]["ports"] == ["8080:8080"]
+    # Plain HTTP and HTTPS; HTTPS under the same number inside, the one nginx redirects to.
+    assert compose["services"]["nginx"]["ports"] == ["8080:8080", "8443:8443"]
+    assert str(compose["services"]["nginx"]["environment"]["HTTPS_PORT"]) == "8443"
     assert not any(service.get("network_mode") == "host" for service in compose["services"].values())
 
 
@@ -176,10 +178,12 @@ def test_upstreams_match_where_web_and_flower_listen(compose):
     assert compose["services"]["flower"]["healthcheck"]["test"] == ["CMD", "/app/deploy/bin/probe-flower"]
     assert flower["FLOWER_ADDRESS"] == "0.0.0.0"  # noqa: S104 - the internal network only; not published
     assert nginx["FLOWER_UPSTREAM"] == f"flower:{flower['FLOWER_PORT']}"
-    # nginx's own probe fetches a static file that collectstatic puts into the image.
+    # nginx's own probe asks nginx itself, over plain HTTP, on a path the HTTPS redirect spares.
     url = compose["services"]["nginx"]["healthcheck"]["test"][-1]
-    asset = urlsplit(url).path.removeprefix("/static/")
-    assert list((REPO / "src").glob(f"*/static/{asset}")), f"{asset} is not a static file of the app"
+    assert url == f"http://127.0.0.1:{nginx['HTTP_PORT']}/nginx_status"
+    template = (REPO / "nginx" / "app.conf.template").read_text()
+    assert "location = /nginx_status {\n        stub_status;" in template
+    assert "|nginx_status)$" in template
 
 
 def test_one_generated_env_gives_matching_credentials(tmp_path):

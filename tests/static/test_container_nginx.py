@@ -51,7 +51,10 @@ def test_nginx_accepts_the_rendered_configuration(tmp_path, nginx_env):
         pytest.fail(f"nginx is needed for this check (apt-get install nginx); not found at {NGINX}")
     (tmp_path / "conf.d").mkdir()
     (tmp_path / "tmp").mkdir()
-    (tmp_path / "conf.d" / "default.conf").write_text(envsubst(TEMPLATE.read_text(), nginx_env))
+    # The certificate files compose mounts: a pair made here, at the paths nginx is told.
+    subprocess.run([REPO / "deploy/bin/make-certs", tmp_path / "tls", "site"], check=True, capture_output=True)
+    mounted = {"NGINX_TLS_CERT": f"{tmp_path}/tls/site.crt", "NGINX_TLS_KEY": f"{tmp_path}/tls/site.key"}
+    (tmp_path / "conf.d" / "default.conf").write_text(envsubst(TEMPLATE.read_text(), {**nginx_env, **mounted}))
     (tmp_path / "nginx.conf").write_text(MAIN_CONF.format(prefix=tmp_path))
     # nginx resolves upstream host names (web, flower) when it loads the configuration; in
     # a private mount namespace a hosts file points them at loopback, as compose's DNS

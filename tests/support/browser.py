@@ -1,6 +1,10 @@
 """Debian's Chromium, driven through chromedriver, clicking the seeds' page."""
 
+import base64
 import contextlib
+import hashlib
+import ssl
+import subprocess
 import time
 
 from selenium import webdriver
@@ -21,11 +25,26 @@ CHROMIUM_FLAGS = [
 ]
 
 
+def spki_pin(certificate):
+    """The base64 SHA-256 of a certificate's public key, as Chromium's pin list names it."""
+    der = ssl.PEM_cert_to_DER_cert(certificate.read_text())
+    public_key = subprocess.run(
+        ["openssl", "x509", "-inform", "der", "-noout", "-pubkey"], input=der, capture_output=True, check=True
+    ).stdout
+    spki = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=public_key, capture_output=True)
+    return base64.b64encode(hashlib.sha256(spki.stdout).digest()).decode()
+
+
 @contextlib.contextmanager
-def chromium(profile_dir):
+def chromium(profile_dir, trusted_certificate=None):
+    """trusted_certificate: a server certificate the browser accepts though no CA it knows
+    signed it (the test stack's private CA), by its key alone: any other error still fails."""
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
-    for flag in CHROMIUM_FLAGS + [f"--user-data-dir={profile_dir}"]:
+    flags = CHROMIUM_FLAGS + [f"--user-data-dir={profile_dir}"]
+    if trusted_certificate:
+        flags.append(f"--ignore-certificate-errors-spki-list={spki_pin(trusted_certificate)}")
+    for flag in flags:
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
     try:

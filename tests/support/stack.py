@@ -33,12 +33,13 @@ class SeedClient:
     nginx at `self.url` (this native stack, the compose stack, the systemd host)."""
 
     url: str
+    verify = True  # or the CA file that verifies the stack's HTTPS certificate
 
     def get(self, path, **kwargs):
-        return requests.get(self.url + path, timeout=10, **kwargs)
+        return requests.get(self.url + path, timeout=10, verify=self.verify, **kwargs)
 
     def post(self, path, **kwargs):
-        return requests.post(self.url + path, timeout=10, **kwargs)
+        return requests.post(self.url + path, timeout=10, verify=self.verify, **kwargs)
 
     def submit(self, task_type=0):
         response = self.post("/tasks/", json={"type": task_type})
@@ -59,6 +60,7 @@ class SeedClient:
 @dataclass
 class Stack(SeedClient):
     http_port: int
+    https_port: int
     run_dir: Path
     flower_user: str
     flower_password: str
@@ -67,6 +69,7 @@ class Stack(SeedClient):
     def from_environment(cls):
         return cls(
             http_port=int(os.environ["HTTP_PORT"]),
+            https_port=int(os.environ["HTTPS_PORT"]),
             run_dir=Path(os.environ["RUN_DIR"]),
             flower_user=os.environ["FLOWER_USER"],
             flower_password=os.environ["FLOWER_PASSWORD"],
@@ -74,7 +77,22 @@ class Stack(SeedClient):
 
     @property
     def url(self):
+        """The site as clients reach it: HTTPS (DJANGO_HTTPS=true; requests trusts the CA through
+        REQUESTS_CA_BUNDLE, which tests/run points at the one deploy/native/up makes)."""
+        return f"https://127.0.0.1:{self.https_port}"
+
+    @property
+    def plain_url(self):
+        """Plain HTTP: redirected to HTTPS, except health probes and ACME challenges."""
         return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def ca_file(self):
+        return self.run_dir / "tls" / "ca.crt"
+
+    @property
+    def verify(self):
+        return str(self.ca_file)
 
     @property
     def nginx_worker_user(self):
@@ -131,6 +149,7 @@ class Stack(SeedClient):
         alive = [pid for pid in self.pids_at_down if _alive(pid)]
         assert not alive, f"processes of the stack still running after make down: {alive}"
         assert not self.port_open(self.http_port), "nginx still listens after make down"
+        assert not self.port_open(self.https_port), "nginx still listens on HTTPS after make down"
 
 
 def _alive(pid):
