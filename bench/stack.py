@@ -92,6 +92,8 @@ def baseline_env():
         **env,
         "HTTP_PORT": str(int(env["HTTP_PORT"]) + 10),
         "HTTPS_PORT": str(int(env["HTTPS_PORT"]) + 10),
+        "POSTGRES_EXPORTER_ADDRESS": f"127.0.0.1:{int(env['BENCH_POSTGRES_EXPORTER_PORT']) + 10}",
+        "NODE_EXPORTER_ADDRESS": f"127.0.0.1:{int(env['BENCH_NODE_EXPORTER_PORT']) + 10}",
         "FLOWER_PORT": str(int(env["FLOWER_PORT"]) + 10),
         "RUN_DIR": run_dir,
         "BENCH_DONE_FILE": f"{run_dir}/state/done.log",

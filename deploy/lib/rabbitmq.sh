@@ -7,6 +7,7 @@ rabbitmq_files() {
   echo "$APP_ROOT/deploy/rabbitmq/rabbitmq.conf /etc/rabbitmq/conf.d/10-app.conf"
   echo "$APP_ROOT/deploy/rabbitmq/host-loopback.conf /etc/rabbitmq/conf.d/20-app-loopback.conf"
   echo "$APP_ROOT/deploy/rabbitmq/rabbitmq-env.conf /etc/rabbitmq/rabbitmq-env.conf"
+  echo "$APP_ROOT/deploy/rabbitmq/enabled_plugins /etc/rabbitmq/enabled_plugins"
   if systemd_running; then
     echo "$APP_ROOT/deploy/rabbitmq/epmd-loopback.conf /etc/systemd/system/epmd.socket.d/10-app-loopback.conf"
   fi

@@ -47,3 +47,11 @@ forwarded_allow_ips = "*"
 control_socket_disable = True
 errorlog = "-"
 loglevel = one_of("GUNICORN_LOG_LEVEL", "info", LOG_LEVELS)
+
+
+def child_exit(server, worker):
+    """A worker process ended: its live gauges leave /metrics (django-prometheus sums the
+    processes' files in PROMETHEUS_MULTIPROC_DIR, which deploy/bin/web sets)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -6,4 +6,6 @@ urlpatterns = [
     path("", include("signups.urls")),
     path("", include("ops.urls")),
     path("admin/", admin.site.urls),
+    # GET /metrics: request counts and latencies, summed over gunicorn's processes.
+    path("", include("django_prometheus.urls")),
 ]

@@ -5,6 +5,7 @@ and the scaling come last."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -41,6 +42,22 @@ def test_bad_input_is_a_clear_400(compose_stack, body, headers):
     assert response.status_code == 400
     assert "error" in response.json()
     assert compose_stack.get("/tasks/not-a-uuid/").json() == {"error": "task id must be a UUID"}
+
+
+def test_https_only_with_the_certificate_the_settings_name(compose_stack):
+    """DJANGO_HTTPS=true: plain HTTP is redirected, HTTPS answers over HTTP/2 with HSTS and
+    the certificate of NGINX_TLS_CERT (verified against its CA), cookies secure-only."""
+    plain = compose_stack.get("/tasks/", allow_redirects=False, url=f"http://127.0.0.1:{compose_stack.http_port}")
+    assert plain.status_code == 308
+    assert plain.headers["Location"] == f"{compose_stack.url}/tasks/"
+    head = subprocess.run(
+        ["curl", "-sS", "--http2", "--head", "--cacert", compose_stack.verify, compose_stack.url + "/admin/login/"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert head.returncode == 0, head.stderr
+    lines = head.stdout.lower()
+    assert lines.startswith("http/2 200") and "strict-transport-security: max-age=31536000" in lines
+    assert re.search(r"set-cookie: csrftoken=[^\n]*; secure", lines)
 
 
 def test_the_page_in_chromium(compose_stack, tmp_path):

@@ -183,7 +183,7 @@ def test_upstreams_match_where_web_and_flower_listen(compose):
     assert url == f"http://127.0.0.1:{nginx['HTTP_PORT']}/nginx_status"
     template = (REPO / "nginx" / "app.conf.template").read_text()
     assert "location = /nginx_status {\n        stub_status;" in template
-    assert "|nginx_status)$" in template
+    assert "|nginx_status|" in template
 
 
 def test_one_generated_env_gives_matching_credentials(tmp_path):

@@ -24,6 +24,8 @@ NOT_SETTINGS = {
     "BENCH_HOLDS_LOCK": "bench/run's marker that it re-executed itself under the machine lock",
     "BENCH_DONE_FILE": "bench/run derives it from the bench stack's run folder (bench/done writes it)",
     "FLAVOUR": "make up's choice of runner (make up FLAVOUR=native), read before any .env is",
+    "PGSSLMODE": "libpq's, set by deploy/lib/pg-env.sh from DATABASE_URL's ?sslmode=",
+    "PGSSLROOTCERT": "libpq's, set by deploy/lib/pg-env.sh from DATABASE_URL's ?sslrootcert=",
 }
 # ${VAR}s of the nginx templates that each renderer derives from its own layout (socket or
 # host:port, folders) rather than reading a setting: checked below to be set by every one.

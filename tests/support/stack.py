@@ -35,8 +35,9 @@ class SeedClient:
     url: str
     verify = True  # or the CA file that verifies the stack's HTTPS certificate
 
-    def get(self, path, **kwargs):
-        return requests.get(self.url + path, timeout=10, verify=self.verify, **kwargs)
+    def get(self, path, url=None, **kwargs):
+        """GET path on the stack's URL (or on url, another of its addresses)."""
+        return requests.get((url or self.url) + path, timeout=10, verify=self.verify, **kwargs)
 
     def post(self, path, **kwargs):
         return requests.post(self.url + path, timeout=10, verify=self.verify, **kwargs)
