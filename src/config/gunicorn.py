@@ -8,6 +8,7 @@ requests first.
 """
 
 from config import env
+from ops import logs
 
 LOG_LEVELS = {"debug", "info", "warning", "error", "critical"}
 
@@ -47,6 +48,9 @@ forwarded_allow_ips = "*"
 control_socket_disable = True
 errorlog = "-"
 loglevel = one_of("GUNICORN_LOG_LEVEL", "info", LOG_LEVELS)
+# LOG_FORMAT=json: the error log (and the access log, when enabled) as JSON lines.
+if logs.log_format() == "json":
+    logger_class = logs.GunicornLogger
 
 
 def child_exit(server, worker):

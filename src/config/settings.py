@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 import dj_database_url
 from kombu import Exchange, Queue
 
+from ops import logs
+
 from . import env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -120,13 +122,18 @@ DEFAULT_FROM_EMAIL = env.string("DEFAULT_FROM_EMAIL", "noreply@localhost")
 
 # --- Logging: one line per event on stderr; files and rotation are the supervisor's job --
 # [request id]: the id of the request (or of the request that started the task) a line
-# belongs to, "-" outside one (ops/tracing.py).
+# belongs to, "-" outside one (ops/tracing.py). LOG_FORMAT=json: one JSON object per line
+# instead, the id in its request_id field (ops/logs.py; Celery's lines too, config/celery.py).
+LOG_FORMAT = logs.log_format()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request_id": {"()": "ops.tracing.RequestIdFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "ops.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": env.string("LOG_LEVEL", "INFO")},
 }
 

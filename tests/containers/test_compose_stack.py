@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,25 @@ def test_https_only_with_the_certificate_the_settings_name(compose_stack):
     assert re.search(r"set-cookie: csrftoken=[^\n]*; secure", lines)
 
 
+# What Prometheus reads on the internal network, per part: an address and a series it must find.
+METRICS = {
+    "web (through nginx)": ("http://nginx:8080/metrics", 'django_http_requests_total_by_method_total{method="GET"}'),
+    "flower": ("http://flower:5555/flower/metrics", "flower_worker_online{"),
+    "rabbitmq": ("http://rabbitmq:15692/metrics/detailed?family=queue_consumer_count",
+                 'rabbitmq_detailed_queue_consumers{vhost="app",queue="tasks"} 1'),
+    "postgres": ("http://postgres-exporter:9187/metrics", "app_beat_heartbeat_age_seconds{"),
+}  # fmt: skip
+FETCH = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())"
+
+
+def test_every_part_exposes_prometheus_metrics_on_the_internal_network(compose_stack):
+    compose_stack.get("/")
+    for part, (url, series) in METRICS.items():
+        body = compose_stack.compose("exec", "-T", "web", "python", "-c", FETCH, url).stdout
+        assert series in body, f"{part}: {series} not in {url}"
+    assert "pg_up 1" in compose_stack.compose("exec", "-T", "web", "python", "-c", FETCH, METRICS["postgres"][0]).stdout
+
+
 def test_the_page_in_chromium(compose_stack, tmp_path):
     with chromium(tmp_path / "profile", trusted_certificate=Path(compose_stack.env["NGINX_TLS_CERT"])) as driver:
         click_short_until_success(driver, compose_stack.url)
@@ -91,6 +111,47 @@ def test_the_result_row_is_in_postgresql(compose_stack):
     compose_stack.wait_final(task_id)
     status, result, _ = compose_stack.results([task_id])[task_id]
     assert (status, result) == ("SUCCESS", "true")
+
+
+def compose_script(compose_stack, name, *args, **env):
+    return subprocess.run([compose_stack.project_dir / "deploy/compose" / name, *map(str, args)],
+                          env={**compose_stack.env, **env}, capture_output=True, text=True, timeout=300)  # fmt: skip
+
+
+def test_backup_and_restore_with_the_containers_tools(compose_stack, tmp_path):
+    task_id = compose_stack.submit(0)
+    compose_stack.wait_final(task_id)
+    backups = tmp_path / "backups"
+    for _ in range(2):  # the second run prunes to BACKUP_KEEP
+        taken = compose_script(compose_stack, "backup", backups, BACKUP_KEEP="1")
+        assert taken.returncode == 0, taken.stderr
+    (dump,) = backups.glob("db-*.dump")
+    (definitions,) = backups.glob("rabbitmq-*.json")
+    assert not list(backups.glob("*.partial"))
+    assert "tasks" in {queue["name"] for queue in json.loads(definitions.read_text())["queues"]}
+    refused = compose_script(compose_stack, "restore", dump)
+    assert refused.returncode == 1 and "holds" in refused.stderr, refused.stderr
+    compose_stack.compose("exec", "-T", "db", "createdb", "-U", "app", "-O", "app", "restored")
+    try:
+        restored = compose_script(compose_stack, "restore", dump, POSTGRES_DB="restored")
+        assert restored.returncode == 0, restored.stderr
+        row = compose_stack.compose(
+            "exec",
+            "-T",
+            "db",
+            "psql",
+            "-X",
+            "-At",
+            "-U",
+            "app",
+            "-d",
+            "restored",
+            "-c",
+            f"SELECT status FROM django_celery_results_taskresult WHERE task_id = '{uuid.UUID(task_id)}'",  # noqa: S608
+        )
+        assert row.stdout.strip() == "SUCCESS"
+    finally:
+        compose_stack.compose("exec", "-T", "db", "dropdb", "-U", "app", "restored")
 
 
 def test_the_app_image_runs_as_non_root_without_a_compiler_or_env_file(compose_stack):

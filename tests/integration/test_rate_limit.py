@@ -35,6 +35,7 @@ def limited_nginx(stack, tmp_path):
         "HTPASSWD_FILE": str(tmp_path / "htpasswd"),
         "NGINX_MAX_BODY_SIZE": "1m",
         "NGINX_ACCESS_LOG": str(tmp_path / "log" / "access.log"),
+        "NGINX_LOG_FORMAT": "app_plain",
     }
     (tmp_path / "log").mkdir()
     (tmp_path / "nginx").mkdir()

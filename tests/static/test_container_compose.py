@@ -12,12 +12,12 @@ from container_model import COMPOSE_FILE, REPO, compose_variables, load_compose,
 
 from tests.support.env_file import read_env_file
 
-SERVICES = {"nginx", "web", "worker", "beat", "flower", "migrate", "rabbitmq", "db"}
+SERVICES = {"nginx", "web", "worker", "beat", "flower", "migrate", "rabbitmq", "db", "postgres-exporter"}
 ONE_SHOT = {"migrate"}
 BACKING = {"db", "rabbitmq"}  # depend on nothing
 APP = {"web", "worker", "beat", "flower", "migrate"}  # run from the app image
 AFTER_MIGRATE = {"web", "worker", "beat"}
-EXACT_TAG = re.compile(r"^[\w./-]+:\d+\.\d+\.\d+[\w.-]*$")
+EXACT_TAG = re.compile(r"^[\w./-]+:v?\d+\.\d+\.\d+[\w.-]*$")
 POSTGRES_EXACT_TAG = re.compile(r"^postgres:\d+\.\d+-[\w.-]+$")  # PostgreSQL versions are MAJOR.MINOR
 GRACE_MARGIN_SECONDS = 15
 

@@ -31,6 +31,7 @@ NOT_SETTINGS = {
 # host:port, folders) rather than reading a setting: checked below to be set by every one.
 TEMPLATE_DERIVED = {
     "WEB_UPSTREAM", "FLOWER_UPSTREAM", "STATIC_ROOT", "HTPASSWD_FILE", "NGINX_WORKER_USER", "NGINX_ACCESS_LOG",
+    "NGINX_LOG_FORMAT",
 }  # fmt: skip
 
 PY_READ = re.compile(

@@ -18,7 +18,8 @@ from tests.systemd_host.conftest import CHECKOUT, CONTAINER, HOSTNAME, timed
 # The session's host is booted and installed in the first test's setup.
 pytestmark = pytest.mark.timeout(900)
 
-SERVICES = ["app-web.service", "app-worker@1.service", "app-beat.service", "app-flower.service"]
+SERVICES = ["app-web.service", "app-worker@1.service", "app-beat.service", "app-flower.service",
+            "app-postgres-exporter.service", "app-node-exporter.service"]  # fmt: skip
 MAX_EXPOSURE = 2.0
 MARKER = "<!-- release: systemd-host upgrade -->"
 
@@ -135,6 +136,26 @@ def test_end_to_end_through_the_hosts_nginx(host):
         assert host.get("/flower/", auth=(env["FLOWER_USER"], env["FLOWER_PASSWORD"])).status_code == 200
         assert host.get("/healthz").status_code == 200
         assert host.get("/readyz").status_code == 200, host.get("/readyz").text
+
+
+# What Prometheus reads on the host (loopback), per part: an address and a series it must find.
+HOST_METRICS = {
+    "web (through nginx)": ("http://127.0.0.1/metrics", 'django_http_requests_total_by_method_total{method="GET"}'),
+    "flower": ("http://127.0.0.1:5555/flower/metrics", "flower_worker_online{"),
+    "rabbitmq": ("'http://127.0.0.1:15692/metrics/detailed?family=queue_consumer_count'",
+                 'rabbitmq_detailed_queue_consumers{vhost="app",queue="tasks"} '),
+    "postgres": ("http://127.0.0.1:9187/metrics", "app_beat_heartbeat_age_seconds{"),
+    "node": ("http://127.0.0.1:9100/metrics", 'node_filesystem_avail_bytes{device='),
+}  # fmt: skip
+
+
+def test_every_part_exposes_prometheus_metrics_on_the_host(host):
+    with timed("check: metrics"):
+        host.get("/")
+        for part, (url, series) in HOST_METRICS.items():
+            body = host.sh(f"curl -sS --max-time 10 {url}")
+            assert series in body, f"{part}: {series} not in {url}"
+        assert "pg_up 1" in host.sh("curl -sS --max-time 10 http://127.0.0.1:9187/metrics")
 
 
 def test_installed_healthcheck_says_healthy(host):
