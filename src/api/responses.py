@@ -39,6 +39,6 @@ def enqueue_or_503(publish) -> JsonResponse:
     except PUBLISH_ERRORS as error:
         log.warning("task not accepted, broker unavailable: %s", type(error).__name__)
         return json_error(503, "task queue unavailable, nothing was enqueued; retry later", Retry_After="5")
-    # With the request id (ops/tracing.py): the line that ties a request to its task.
+    # With the request id (config/tracing.py): the line that ties a request to its task.
     log.info("task %s enqueued", result.id)
     return JsonResponse({"task_id": result.id}, status=202)

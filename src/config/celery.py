@@ -8,8 +8,8 @@ from celery import Celery
 from celery.signals import after_setup_logger, after_setup_task_logger, worker_ready, worker_shutting_down
 from django.conf import settings
 
-from ops.logs import JsonFormatter
-from ops.tracing import RequestIdFilter
+from config.logs import JsonFormatter
+from config.tracing import RequestIdFilter
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -34,7 +34,7 @@ if settings.LOG_FORMAT == "json" and not logging.getLogger().handlers:
 @after_setup_task_logger.connect
 def request_ids_and_log_file(logger, format, **kwargs):
     """Every handler Celery set up gives its lines the request id (its formats name it),
-    as JSON objects with LOG_FORMAT=json (ops/logs.py).
+    as JSON objects with LOG_FORMAT=json (config/logs.py).
 
     CELERY_LOG_FILE: logs go to this file as well as to the process output.
     WatchedFileHandler reopens the file after logrotate moves it, which is safe with

@@ -7,8 +7,7 @@ processes x threads. Reload code gracefully with SIGHUP; SIGTERM finishes in-fli
 requests first.
 """
 
-from config import env
-from ops import logs
+from config import env, logs
 
 LOG_LEVELS = {"debug", "info", "warning", "error", "critical"}
 

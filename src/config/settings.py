@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 import dj_database_url
 from kombu import Exchange, Queue
 
-from ops import logs
+from config import logs
 
 from . import env
 
@@ -39,7 +39,7 @@ MIDDLEWARE = [
     # First and last: they time and count every request with what the others did to it.
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "api.middleware.ProxyClientAddressMiddleware",
-    "ops.tracing.RequestIdMiddleware",
+    "config.tracing.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -122,16 +122,16 @@ DEFAULT_FROM_EMAIL = env.string("DEFAULT_FROM_EMAIL", "noreply@localhost")
 
 # --- Logging: one line per event on stderr; files and rotation are the supervisor's job --
 # [request id]: the id of the request (or of the request that started the task) a line
-# belongs to, "-" outside one (ops/tracing.py). LOG_FORMAT=json: one JSON object per line
-# instead, the id in its request_id field (ops/logs.py; Celery's lines too, config/celery.py).
+# belongs to, "-" outside one (config/tracing.py). LOG_FORMAT=json: one JSON object per line
+# instead, the id in its request_id field (config/logs.py; Celery's lines too, config/celery.py).
 LOG_FORMAT = logs.log_format()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "ops.tracing.RequestIdFilter"}},
+    "filters": {"request_id": {"()": "config.tracing.RequestIdFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
-        "json": {"()": "ops.logs.JsonFormatter"},
+        "json": {"()": "config.logs.JsonFormatter"},
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": env.string("LOG_LEVEL", "INFO")},
@@ -161,7 +161,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_TIMEZONE = TIME_ZONE
-# Celery's own log lines (worker, beat) with the request id, as Django's (ops/tracing.py).
+# Celery's own log lines (worker, beat) with the request id, as Django's (config/tracing.py).
 CELERY_WORKER_LOG_FORMAT = "[%(asctime)s: %(levelname)s/%(processName)s] [%(request_id)s] %(message)s"
 CELERY_WORKER_TASK_LOG_FORMAT = (
     "[%(asctime)s: %(levelname)s/%(processName)s] [%(request_id)s] %(task_name)s[%(task_id)s]: %(message)s"

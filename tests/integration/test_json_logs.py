@@ -1,4 +1,4 @@
-"""LOG_FORMAT=json in a real process of the stack (ops/logs.py): deploy/bin/worker, started
+"""LOG_FORMAT=json in a real process of the stack (config/logs.py): deploy/bin/worker, started
 with LOG_FORMAT=json beside the test stack (which logs plain), runs a task published with a
 request id. Every line it writes, from start-up to shutdown, is a JSON object with time,
 level, logger and message, and the lines of that task carry its request_id, task_id and
@@ -18,7 +18,7 @@ import uuid
 import pytest
 
 from config.celery import app
-from ops.tracing import current_request_id
+from config.tracing import current_request_id
 from tests.support.stack import ROOT, wait_until
 
 pytestmark = pytest.mark.stack
@@ -95,9 +95,9 @@ def test_a_worker_in_json_mode_writes_json_lines_with_the_request_id(stack, tmp_
         assert {"time", "level", "logger", "message"} <= obj.keys(), obj
     assert any(obj["message"].endswith(" ready.") for obj in objects)
     task_lines = [obj for obj in objects if task_id in obj["message"]]
-    # received (main process), the link to its request (ops/tracing.py), succeeded (the child)
+    # received (main process), the link to its request (config/tracing.py), succeeded (the child)
     assert len(task_lines) >= 3, task_lines
-    link = [obj for obj in task_lines if obj["logger"] == "ops.tracing"]
+    link = [obj for obj in task_lines if obj["logger"] == "config.tracing"]
     assert link and link[0]["request_id"] == request_id, task_lines
     [done] = [obj for obj in task_lines if "succeeded" in obj["message"]]
     assert done["request_id"] == request_id

@@ -1,4 +1,4 @@
-"""One request traced to its task (ops/tracing.py): the id of a POST /tasks/ (the client's
+"""One request traced to its task (config/tracing.py): the id of a POST /tasks/ (the client's
 X-Request-ID when well-formed, else nginx's) comes back in the answer, and `grep <id>`
 across the stack's logs finds nginx's access line, the web's line and the worker's lines
 that name the task it started."""

@@ -1,4 +1,4 @@
-"""LOG_FORMAT (ops/logs.py): with json, Django's, Celery's and gunicorn's log lines are JSON
+"""LOG_FORMAT (config/logs.py): with json, Django's, Celery's and gunicorn's log lines are JSON
 objects carrying the request id; with plain (the default) they are the lines of before; any
 other value stops start-up in one line.
 
@@ -29,7 +29,7 @@ import django
 django.setup()
 from django.utils.log import log_response
 
-from ops.tracing import RequestIdMiddleware
+from config.tracing import RequestIdMiddleware
 
 
 def view(request):
@@ -167,7 +167,7 @@ def test_nginx_json_access_lines_are_json_objects_with_the_request_id():
 def test_gunicorns_master_imports_no_app_code_for_json():
     """The workers it forks, after a reload too, keep what the master imported (config/__init__.py)."""
     loaded = "import sys\nprint(sorted(m for m in sys.modules if m.split('.')[0] in ('ops', 'celery', 'django')))"
-    assert run(f"{GUNICORN_LINE}\n{loaded}", "json")[0] == "['ops', 'ops.logs']"
+    assert run(f"{GUNICORN_LINE}\n{loaded}", "json")[0] == "['ops', 'config.logs']"
 
 
 @pytest.mark.parametrize("log_format", [None, "plain"])

@@ -70,10 +70,10 @@ class JsonFormatter(BaseJsonFormatter):
 
 
 def request_id_of(record):
-    """The request id of a line of Django or Celery (ops/tracing.py), else None."""
+    """The request id of a line of Django or Celery (config/tracing.py), else None."""
     if not hasattr(record, "request_id") and not hasattr(record, "request"):
-        return None  # gunicorn's own lines (its master never imports ops.tracing)
-    from ops.tracing import NONE, well_formed
+        return None  # gunicorn's own lines (its master never imports config.tracing)
+    from config.tracing import NONE, well_formed
 
     request_id = getattr(record, "request_id", NONE)
     if request_id == NONE and hasattr(record, "request"):
