@@ -139,6 +139,16 @@ def test_end_to_end_through_the_hosts_nginx(host):
         assert host.get("/readyz").status_code == 200, host.get("/readyz").text
 
 
+def test_nginx_serves_https_with_the_pair_install_made(host):
+    """No certificate in app.env: install made one from a private CA, naming the host."""
+    with timed("check: https"):
+        for name in ("localhost", HOSTNAME):
+            url = f"https://{name}/healthz"
+            out = host.sh(f"curl -sS --http2 --resolve {name}:443:127.0.0.1 --cacert /etc/app/site-tls/ca.crt "
+                          f"-o /dev/null -w '%{{http_version}} %{{http_code}}' {url}")  # fmt: skip
+            assert out.strip() == "2 200", (url, out)
+
+
 def test_every_part_exposes_prometheus_metrics_on_the_host(host):
     with timed("check: metrics"):
         host.get("/")
