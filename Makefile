@@ -24,9 +24,10 @@ test-faults: $(DEV_STAMP)
 	@FAULT_BATCH=$${FAULT_BATCH:-1000} tests/run tests/faults tests/containers/test_rabbitmq_cluster.py
 	@$(VENV)/bin/python tests/faults/report.py .run/test/faults.json docs/delivery.md
 
-## bench: benchmarks against the real stack, then the 3-node cluster against one node (containers); writes bench/results/
+## bench: benchmarks against the real stack, the open-loop latency sweep, then the 3-node cluster against one node (containers); writes bench/results/
 bench: $(DEV_STAMP)
 	@bench/run
+	@bench/run openloop
 	@bench/run cluster
 
 lint: $(DEV_STAMP)
