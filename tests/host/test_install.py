@@ -73,11 +73,14 @@ def test_a_second_install_changes_nothing(installed_root):
 
 def test_nginx_accepts_the_host_site(installed_root, tmp_path):
     site = installed_root / "etc/nginx/sites-available/app"
+    # The private pair install made names its host paths; here they are under the staged root.
+    staged = site.read_text().replace("/etc/app/site-tls/", f"{installed_root}/etc/app/site-tls/")
+    (tmp_path / "site").write_text(staged)
     (tmp_path / "nginx.conf").write_text(
         f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
         f"http {{\n  include /etc/nginx/mime.types;\n  access_log off;\n"
         f"  client_body_temp_path {tmp_path}/body;\n  proxy_temp_path {tmp_path}/proxy;\n"
-        f"  include {site};\n}}\n"
+        f"  include {tmp_path / 'site'};\n}}\n"
     )
     result = subprocess.run(
         ["nginx", "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-e", str(tmp_path / "error.log")],
@@ -88,6 +91,9 @@ def test_nginx_accepts_the_host_site(installed_root, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "server unix:/run/app/gunicorn.sock;" in site.read_text()
     assert "listen 80;" in site.read_text()
+    assert "listen 443 ssl http2;" in site.read_text()
+    assert "ssl_certificate /etc/app/site-tls/site.crt;" in site.read_text()
+    assert (installed_root / "etc/app/site-tls/site.key").stat().st_mode & 0o077 == 0
 
 
 def test_logrotate_accepts_the_rules(installed_root, tmp_path):
