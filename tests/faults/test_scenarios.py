@@ -118,7 +118,9 @@ def restart_rabbitmq():
 
 
 def test_4_rabbitmq_restarted_during_submission(stack, record):
-    load = Submitter(stack.url, BATCH * 10, seconds=45).start()
+    # Submitting must outlast the restart (stop, boot, plugins: over 45 s in one run, when the
+    # load had already ended); stop() ends it once the batch is accepted.
+    load = Submitter(stack.url, BATCH * 10, seconds=180).start()
     wait_until(lambda: len(load.accepted) >= BATCH // 4, 60, 0.1, "the batch to get going")
     fault_time = time.monotonic()
     restart_rabbitmq()
