@@ -33,12 +33,13 @@ def json_only_methods(*methods):
 
 
 def enqueue_or_503(publish) -> JsonResponse:
-    """Publish a task; 202 only once RabbitMQ confirmed it, a clear 503 when it could not."""
+    """Publish a task (publish() returns its id); 202 only once RabbitMQ confirmed it, a clear
+    503 when it could not."""
     try:
-        result = publish()
+        task_id = publish()
     except PUBLISH_ERRORS as error:
         log.warning("task not accepted, broker unavailable: %s", type(error).__name__)
         return json_error(503, "task queue unavailable, nothing was enqueued; retry later", Retry_After="5")
     # With the request id (config/tracing.py): the line that ties a request to its task.
-    log.info("task %s enqueued", result.id)
-    return JsonResponse({"task_id": result.id}, status=202)
+    log.info("task %s enqueued", task_id)
+    return JsonResponse({"task_id": task_id}, status=202)

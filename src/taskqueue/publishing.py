@@ -1,9 +1,16 @@
-"""How the app publishes tasks: bounded waits, and the errors that mean "the broker did not
-take it" (a web request answers 503 then)."""
+"""How the app publishes tasks: bounded waits, the errors that mean "the broker did not take
+it" (a web request answers 503 then), and the web's lean path to the queue."""
+
+import functools
 
 from amqp.exceptions import AMQPError
 from celery.app.amqp import AMQP
+from celery.signals import after_task_publish, before_task_publish
+from kombu.common import maybe_declare
+from kombu.entity import maybe_delivery_mode
 from kombu.exceptions import OperationalError as BrokerError
+from kombu.serialization import dumps
+from kombu.utils.uuid import uuid
 
 # What a publish raises when RabbitMQ is down, refuses the message or does not confirm it.
 PUBLISH_ERRORS = (BrokerError, AMQPError, ConnectionError, TimeoutError, OSError)
@@ -26,3 +33,98 @@ class BoundedConfirmAMQP(AMQP):
             return send_task_message(*args, confirm_timeout=confirm_timeout or default_timeout, **kwargs)
 
         return send_with_confirm_timeout
+
+
+@functools.cache
+def _plan(app, task_name):
+    """How this task is published, read once per task name: the queue Celery's router sends
+    it to (no task_routes here depend on arguments), the task's own options (time limits,
+    from the settings) and the settings of the publish."""
+    conf = app.conf
+    task = app.tasks[task_name]
+    options = app.amqp.router.route({}, task_name, (), {}, task)
+    queue = options["queue"]
+    return {
+        "queue": queue,
+        "exchange": options.get("exchange") or queue.exchange.name,
+        "routing_key": options.get("routing_key") or queue.routing_key,
+        "delivery_mode": maybe_delivery_mode(queue.exchange.delivery_mode or conf.task_default_delivery_mode),
+        "serializer": task.serializer,
+        "priority": task.priority or 0,
+        "message_options": {
+            "time_limit": task.time_limit,
+            "soft_time_limit": task.soft_time_limit,
+            "expires": task.expires,
+            "ignore_result": task.ignore_result,
+        },
+        "retry_policy": conf.task_publish_retry_policy,
+        "confirm_timeout": conf.task_publish_confirm_timeout,
+    }
+
+
+def _set_up(connection, channel, queue, confirm_timeout):
+    """A broker connection's first publish: declare the queue (kombu records it), and give
+    the socket the confirm timeout for good. py-amqp applies a publish's confirm_timeout by
+    switching the socket's timeout on and off around every wait, two ioctl calls per task,
+    each giving up and retaking the GIL among gunicorn's threads (docs/performance.md). With
+    the socket already at that timeout it switches nothing; a send that stalls is now bounded
+    too, and kombu treats either timeout as a lost connection."""
+    maybe_declare(queue, channel)
+    connection.connection.transport.sock.settimeout(confirm_timeout)
+
+
+def publish(task, args):
+    """Publishes task(*args) the way task.delay(*args) does, and returns its id.
+
+    The message is Celery's own (protocol v2, built by Celery's as_task_v2: the same headers,
+    properties and JSON body), sent to the queue Celery routes the task to, persistent, and
+    confirmed by RabbitMQ within task_publish_confirm_timeout; the publish retry policy and
+    the before/after_task_publish signals (config/tracing.py) apply as in Celery. Left out is
+    what costs a web request CPU on every call and gives it nothing: send_task's option
+    merging, routing and settings lookups (done once per task name here), and kombu's
+    declare check, which copies the queue and exchange on each publish (here the queue is
+    declared once per broker connection). A stock Celery worker runs what it sends
+    (tests/integration/test_publishing.py); docs/performance.md has what it saves.
+    """
+    app = task.app
+    if app.conf.task_send_sent_event:
+        # Flower's SENT state is a second publish per task: Celery's own path sends it.
+        return task.apply_async(args).id
+    plan = _plan(app, task.name)
+    queue, exchange, routing_key = plan["queue"], plan["exchange"], plan["routing_key"]
+    task_id = uuid()
+    headers, properties, body, _ = app.amqp.as_task_v2(
+        task_id, task.name, args, {}, reply_to=app.thread_oid, kwargsrepr="{}", **plan["message_options"]
+    )
+    before_task_publish.send(
+        sender=task.name,
+        body=body,
+        exchange=exchange,
+        routing_key=routing_key,
+        declare=[queue],
+        headers=headers,
+        properties=properties,
+        retry_policy=plan["retry_policy"],
+    )
+    content_type, content_encoding, payload = dumps(body, serializer=plan["serializer"])
+    properties["delivery_mode"] = plan["delivery_mode"]
+
+    with app.producer_or_acquire() as producer:
+        connection = producer.connection
+
+        def send():
+            channel = producer.channel
+            if hash(queue) not in connection.declared_entities:  # kombu's record, emptied on reconnect
+                _set_up(connection, channel, queue, plan["confirm_timeout"])
+            message = channel.prepare_message(
+                payload, plan["priority"], content_type, content_encoding, headers, properties
+            )
+            channel.basic_publish(
+                message, exchange=exchange, routing_key=routing_key, confirm_timeout=plan["confirm_timeout"]
+            )
+
+        # On a lost connection kombu reconnects (the next node of a cluster) and sends again,
+        # as the policy allows; then the error reaches the caller (a 503).
+        connection.ensure(producer, send, **plan["retry_policy"])()
+    after_task_publish.send(sender=task.name, body=body, exchange=exchange, routing_key=routing_key)
+    return task_id

@@ -5,6 +5,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
 from api.responses import enqueue_or_503, json_error, json_only_methods
+from taskqueue.publishing import publish
 
 from .inputs import BadRequest, checked_task_id, task_type_from
 from .tasks import create_task
@@ -22,7 +23,7 @@ def run_task(request):
         task_type = task_type_from(request)
     except BadRequest as error:
         return json_error(400, str(error))
-    return enqueue_or_503(lambda: create_task.delay(task_type))
+    return enqueue_or_503(lambda: publish(create_task, (task_type,)))
 
 
 @json_only_methods("GET")

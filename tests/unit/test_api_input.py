@@ -7,14 +7,15 @@ import pytest
 from amqp.exceptions import RecoverableConnectionError
 from kombu.exceptions import OperationalError
 
+from workflow.tasks import create_task
+
 TASK_ID = "d3b07384-d9a0-4c1b-9f5e-0d2f3c4b5a69"
 
 
 @pytest.fixture
 def publish():
-    with patch("workflow.views.create_task.delay") as delay:
-        delay.return_value.id = TASK_ID
-        yield delay
+    with patch("workflow.views.publish", return_value=TASK_ID) as publish:
+        yield publish
 
 
 def post_json(client, body):
@@ -25,13 +26,13 @@ def test_form_body_enqueues(client, publish):
     response = client.post("/tasks/", {"type": "1"})
     assert response.status_code == 202
     assert response.json() == {"task_id": TASK_ID}
-    publish.assert_called_once_with(1)
+    publish.assert_called_once_with(create_task, (1,))
 
 
 def test_json_body_enqueues(client, publish):
     response = post_json(client, json.dumps({"type": 3}))
     assert response.status_code == 202
-    publish.assert_called_once_with(3)
+    publish.assert_called_once_with(create_task, (3,))
 
 
 @pytest.mark.parametrize(
@@ -102,7 +103,7 @@ def test_status_refuses_ids_that_are_not_uuids(client, task_id):
 
 @pytest.mark.parametrize("error", [OperationalError("refused"), RecoverableConnectionError("gone"), TimeoutError()])
 def test_broker_down_is_a_clear_503(client, error):
-    with patch("workflow.views.create_task.delay", side_effect=error):
+    with patch("workflow.views.publish", side_effect=error):
         response = client.post("/tasks/", {"type": "1"})
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
