@@ -28,6 +28,8 @@ test-faults: $(DEV_STAMP)
 bench: $(DEV_STAMP)
 	@bench/run
 	@bench/run openloop
+	@bench/run publish-path
+	@bench/run flower-memory
 	@bench/run cluster
 
 lint: $(DEV_STAMP)

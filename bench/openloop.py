@@ -601,7 +601,7 @@ def chart(results, path):
 
 
 def main(argv=None):
-    from . import machine
+    from . import machine, output
     from .stack import Stack, variant_env
 
     args = arguments(argv)
@@ -650,11 +650,7 @@ def main(argv=None):
             results["get_check"] = step(stack, args.poll_at, rate, args, args.poll_seconds, args.poll_sample)
     results["headline"] = headline(results["steps"])
     results["duration_s"] = round(time.monotonic() - started)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    chart(results, args.out.with_suffix(".svg"))
-    print(markdown(results))
-    print(f"\nwrote {args.out} and {args.out.with_suffix('.svg')} in {results['duration_s']} s")
+    output.save(results, args.out, chart, markdown, results["duration_s"])
 
 
 if __name__ == "__main__":
