@@ -29,6 +29,7 @@ bench: $(DEV_STAMP)
 	@bench/run
 	@bench/run openloop
 	@bench/run publish-path
+	@bench/run table-growth
 	@bench/run flower-memory
 	@bench/run cluster
 

@@ -18,6 +18,9 @@ import time
 import django
 
 POLL_SECONDS = 0.1
+# Set (by bench/table_growth.py) to measure against a full results table: the rounds then
+# keep the rows already there instead of starting from an empty table.
+KEEP_RESULTS = os.environ.get("BENCH_E2E_KEEP_RESULTS") == "1"
 
 
 def percentile(values, fraction):
@@ -95,7 +98,8 @@ def run(n, threads, rounds):
     wait_for(lambda: finished(warm), 60, "the warm-up tasks")
 
     def measured_round():
-        cursor.execute("TRUNCATE django_celery_results_taskresult")
+        if not KEEP_RESULTS:
+            cursor.execute("TRUNCATE django_celery_results_taskresult")
         submitted = submit(create_task, n, threads)
         wait_for(lambda: finished(submitted), max(60, n / 20), f"{n} tasks to finish")
         done = done_times(submitted)

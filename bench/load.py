@@ -11,14 +11,15 @@ from . import cpu
 SCRIPT = Path(__file__).with_name("wrk") / "report.lua"
 
 
-def wrk(url, connections, seconds, body=None):
-    """One wrk run; body (a JSON string) makes it a POST. Returns the figures as a dict.
+def wrk(url, connections, seconds, body=None, script=SCRIPT):
+    """One wrk run; body (a JSON string) makes it a POST; script: another wrk script that
+    prints the same BENCH_RESULT line (wrk/status.lua). Returns the figures as a dict.
 
     One wrk thread: on a 2-core machine a second one would only take CPU from the stack,
     and one thread drives well over the rates measured here.
     """
     env = dict(os.environ, BENCH_POST_BODY=body or "")
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "-s", str(SCRIPT), url]
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "-s", str(script), url]
     before, started = cpu.snapshot("wrk"), time.monotonic()
     out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
     profile = cpu.usage(before, cpu.snapshot("wrk"), time.monotonic() - started)

@@ -64,9 +64,12 @@ class Stack:
         with self._broker() as connection:
             return connection.default_channel.queue_purge(settings.TASK_QUEUE)
 
-    def e2e(self, tasks, publishers, rounds):
-        """Runs bench/e2e.py in a child process that reads this variant's settings."""
+    def e2e(self, tasks, publishers, rounds, keep_results=False):
+        """Runs bench/e2e.py in a child process that reads this variant's settings;
+        keep_results: without emptying the results table before each round."""
         env = dict(self.env, PYTHONPATH=f"{ROOT / 'src'}:{ROOT}")
+        if keep_results:
+            env["BENCH_E2E_KEEP_RESULTS"] = "1"
         command = [str(ROOT / ".venv/bin/python"), "-m", "bench.e2e", str(tasks), str(publishers), str(rounds)]
         before, started = cpu.snapshot("bench e2e"), time.monotonic()
         result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)

@@ -23,6 +23,8 @@ NOT_SETTINGS = {
     "DESTDIR": "staged-install folder given on deploy/install's command line, not an app setting",
     "BENCH_HOLDS_LOCK": "bench/run's marker that it re-executed itself under the machine lock",
     "BENCH_DONE_FILE": "bench/run derives it from the bench stack's run folder (bench/done writes it)",
+    "BENCH_E2E_KEEP_RESULTS": "bench/stack.py sets it for bench/e2e.py's child (a full results table)",
+    "BENCH_TASK_IDS": "bench/table_growth.py sets it for wrk/status.lua (the ids file)",
     "FLAVOUR": "make up's choice of runner (make up FLAVOUR=native), read before any .env is",
     "PGSSLMODE": "libpq's, set by deploy/lib/pg-env.sh from DATABASE_URL's ?sslmode=",
     "PGSSLROOTCERT": "libpq's, set by deploy/lib/pg-env.sh from DATABASE_URL's ?sslrootcert=",
