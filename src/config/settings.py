@@ -125,6 +125,11 @@ DEFAULT_FROM_EMAIL = env.string("DEFAULT_FROM_EMAIL", "noreply@localhost")
 # belongs to, "-" outside one (config/tracing.py). LOG_FORMAT=json: one JSON object per line
 # instead, the id in its request_id field (config/logs.py; Celery's lines too, config/celery.py).
 LOG_FORMAT = logs.log_format()
+# Any case, as gunicorn and Celery take it; anything else stops start-up in one line (Python's
+# logging would refuse "info" with a traceback from inside Django's set-up).
+LOG_LEVEL = env.string("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise env.ConfigError(f"LOG_LEVEL={LOG_LEVEL.lower()}: use debug, info, warning, error or critical")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -134,7 +139,7 @@ LOGGING = {
         "json": {"()": "config.logs.JsonFormatter"},
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}},
-    "root": {"handlers": ["console"], "level": env.string("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
 
 # --- Celery (read by config/celery.py through the CELERY_ namespace) ----------------------

@@ -67,6 +67,7 @@ def run_manage_check(**overrides):
         ({"DJANGO_SECRET_KEY": "change-me-django-secret-key"}, "placeholder"),
         ({**BENCH, "CELERY_QUEUE_TYPE": "qourum"}, "use classic or quorum"),
         ({"WORKER_STOP_SECONDS": "90", "CELERY_TASK_TIME_LIMIT": "90"}, "must be above CELERY_TASK_TIME_LIMIT"),
+        ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL=verbose: use debug, info, warning, error or critical"),
         # An env file of a release whose queue was the classic "celery".
         ({"CELERY_WORKER_QUEUES": "celery"}, "CELERY_WORKER_QUEUES names celery, not a queue of this release"),
         # The bench's knob (bench/settings.py): production has no transient queue at all.
