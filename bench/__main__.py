@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import load, machine, report
-from .stack import Stack, baseline_env, variant_env
+from .stack import Stack, baseline_env, e2e_in_turns, variant_env
 from .variants import ALL, BY_KEY
 
 RESULTS = Path(__file__).with_name("results")
@@ -86,18 +86,9 @@ def http_runs(stack, variant, args):
     return runs
 
 
-def median_round(rounds):
-    ordered = sorted(rounds, key=lambda run: run["tasks_per_s"])
-    return {**ordered[len(ordered) // 2], "rounds_tasks_per_s": [run["tasks_per_s"] for run in rounds]}
-
-
-def e2e_in_turns(baseline, stack, variant, args):
+def report_e2e(baseline, stack, variant, args):
     """args.rounds rounds of the variant, each right after a round of the baseline."""
-    rounds = {"baseline": [], "variant": []}
-    for _ in range(args.rounds):
-        rounds["baseline"].append(baseline.e2e(args.tasks, args.publishers, 1))
-        rounds["variant"].append(stack.e2e(args.tasks, args.publishers, 1))
-    run, base = median_round(rounds["variant"]), median_round(rounds["baseline"])
+    run, base = e2e_in_turns(baseline, stack, args.tasks, args.publishers, args.rounds)
     ratio = run["tasks_per_s"] / base["tasks_per_s"]
     print(
         f"  end to end: {run['tasks_per_s']:.0f} tasks/s (rounds {run['rounds_tasks_per_s']}), baseline in turns "
@@ -139,7 +130,7 @@ def main():
                 if variant.enqueue:
                     results["http"] += http_runs(stack, variant, args)
                 if not args.no_e2e:
-                    results["e2e"].append(e2e_in_turns(baseline, stack, variant, args))
+                    results["e2e"].append(report_e2e(baseline, stack, variant, args))
     results["duration_s"] = round(time.monotonic() - started)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")

@@ -81,6 +81,22 @@ class Stack:
         return run
 
 
+def median_round(rounds):
+    """The end-to-end round with the median tasks/s, with every round's figure beside it."""
+    ordered = sorted(rounds, key=lambda run: run["tasks_per_s"])
+    return {**ordered[len(ordered) // 2], "rounds_tasks_per_s": [run["tasks_per_s"] for run in rounds]}
+
+
+def e2e_in_turns(baseline, stack, tasks, publishers, rounds, keep_results=False):
+    """`rounds` end-to-end rounds of `stack`, each right after one of `baseline`, so a slow
+    moment of the shared machine lands on both sides: (stack's median, baseline's median)."""
+    runs = {"baseline": [], "stack": []}
+    for _ in range(rounds):
+        runs["baseline"].append(baseline.e2e(tasks, publishers, 1))
+        runs["stack"].append(stack.e2e(tasks, publishers, 1, keep_results=keep_results))
+    return median_round(runs["stack"]), median_round(runs["baseline"])
+
+
 def variant_env(overrides):
     """The bench's environment (set by bench/run) with a variant's settings on top."""
     return {**os.environ, **overrides}

@@ -194,20 +194,13 @@ def get_figures(runs):
             "error_kinds": dict(kinds), "runs": [{name: run[name] for name in keep} for run in runs]}  # fmt: skip
 
 
-def e2e_figures(rounds):
-    median = sorted(rounds, key=lambda run: run["tasks_per_s"])[(len(rounds) - 1) // 2]
-    keep = ("tasks_per_s", "latency_p50_ms", "latency_p99_ms", "cpu_percent")
-    return {**{k: median[k] for k in keep}, "rounds_tasks_per_s": [run["tasks_per_s"] for run in rounds]}
-
-
 def measure_size(stack, db, baseline, baseline_db, size, args):
     """End to end and GET at this size, each round right after one on the baseline stack
     (the project's settings, its results table emptied before each of its rounds): a slow
     moment of the shared machine lands on both sides of the ratio, or on neither."""
-    e2e = {"baseline": [], "table": []}
-    for _ in range(args.rounds):
-        e2e["baseline"].append(baseline.e2e(args.tasks, args.publishers, 1))
-        e2e["table"].append(stack.e2e(args.tasks, args.publishers, 1, keep_results=True))
+    from .stack import e2e_in_turns
+
+    e2e, baseline_e2e = e2e_in_turns(baseline, stack, args.tasks, args.publishers, args.rounds, keep_results=True)
     table = table_figures(db)
     ids = sample_ids(db, args.sample, table["rows"])
     base_ids = sample_ids(baseline_db, args.sample, table_figures(baseline_db)["rows"])
@@ -223,8 +216,8 @@ def measure_size(stack, db, baseline, baseline_db, size, args):
         gets["baseline"].append(get_run(baseline.url, base_ids, "baseline", args.get_seconds))
         gets["table"].append(get_run(stack.url, ids, "table", args.get_seconds))
     row = {"synthetic_rows": size, **table, "loadavg_1m": os.getloadavg()[0]}
-    row |= {"get": get_figures(gets["table"]), "e2e": e2e_figures(e2e["table"])}
-    row |= {"baseline_get": get_figures(gets["baseline"]), "baseline_e2e": e2e_figures(e2e["baseline"])}
+    row |= {"get": get_figures(gets["table"]), "e2e": e2e}
+    row |= {"baseline_get": get_figures(gets["baseline"]), "baseline_e2e": baseline_e2e}
     return {**row, "get_plan": plan}, ids
 
 

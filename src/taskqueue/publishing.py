@@ -59,6 +59,7 @@ def _plan(app, task_name):
         },
         "retry_policy": conf.task_publish_retry_policy,
         "confirm_timeout": conf.task_publish_confirm_timeout,
+        "send_sent_event": conf.task_send_sent_event,
     }
 
 
@@ -87,10 +88,10 @@ def publish(task, args):
     (tests/integration/test_publishing.py); docs/performance.md has what it saves.
     """
     app = task.app
-    if app.conf.task_send_sent_event:
+    plan = _plan(app, task.name)
+    if plan["send_sent_event"]:
         # Flower's SENT state is a second publish per task: Celery's own path sends it.
         return task.apply_async(args).id
-    plan = _plan(app, task.name)
     queue, exchange, routing_key = plan["queue"], plan["exchange"], plan["routing_key"]
     task_id = uuid()
     headers, properties, body, _ = app.amqp.as_task_v2(
