@@ -8,9 +8,12 @@ import os
 import signal
 import subprocess
 
+import pytest
 import requests
 
+from taskqueue.publishing import PUBLISH_ERRORS, publish
 from tests.support.stack import wait_until
+from workflow.tasks import create_task
 
 WARM_UP_POSTS = 30  # every gunicorn process holds a pooled broker connection afterwards
 CLIENT_TIMEOUT = 60  # far above the publish's bounds, below nothing that could answer for it
@@ -38,3 +41,19 @@ def test_a_frozen_broker_gets_a_503_not_a_hung_request(stack):
         return requests.post(stack.url + "/tasks/", json={"type": 0}, timeout=30).status_code == 202
 
     wait_until(accepted_again, 120, 1, "POST /tasks/ accepted once RabbitMQ answers again")
+
+
+def test_the_thread_that_got_the_error_publishes_again_once_rabbitmq_answers(stack):
+    """publish() keeps a producer per thread. A reconnect that fails while RabbitMQ is frozen
+    leaves that producer without a channel: the same thread must still publish once RabbitMQ
+    answers, not fail on every later request (here the test's own thread publishes)."""
+    publish(create_task, (0,))
+    pid = rabbitmq_pid()
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(PUBLISH_ERRORS):
+            publish(create_task, (0,))
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    task_id = publish(create_task, (0,))
+    assert stack.wait_final(task_id)["task_status"] == "SUCCESS"  # taken, and run by the stack's worker
