@@ -231,7 +231,8 @@ if unknown_queues:
     )
 CELERY_TASK_DEFAULT_DELIVERY_MODE = "persistent"
 # Broker connections each process keeps open for publishing (Celery's producer pool, used by
-# delay()): one per concurrent publisher, reused, instead of a connect per task.
+# delay(): the welcome e-mail): one per concurrent publisher, reused, instead of a connect per
+# task. POST /tasks/ publishes on its gunicorn thread's own connection (taskqueue/publishing.py).
 CELERY_BROKER_POOL_LIMIT = 10
 # A web request waits at most ~2 connection timeouts for RabbitMQ, then answers 503.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
