@@ -5,13 +5,14 @@ import logging
 
 from django.http import JsonResponse
 
-from taskqueue.publishing import PUBLISH_ERRORS
+from taskqueue.publishing import PUBLISH_ERRORS, UnconfirmedPublish
 
 log = logging.getLogger(__name__)
 
 
-def json_error(status: int, message: str, **headers) -> JsonResponse:
-    response = JsonResponse({"error": message}, status=status)
+def json_error(status: int, message: str, fields=None, **headers) -> JsonResponse:
+    """{"error": message} and any other fields; headers by keyword (Retry_After=...)."""
+    response = JsonResponse({"error": message, **(fields or {})}, status=status)
     for name, value in headers.items():
         response[name.replace("_", "-")] = value
     return response
@@ -37,6 +38,16 @@ def enqueue_or_503(publish) -> JsonResponse:
     503 when it could not."""
     try:
         task_id = publish()
+    except UnconfirmedPublish as error:
+        # Not "nothing was enqueued": RabbitMQ may hold the task and run it later (seen after a
+        # memory alarm cleared). Its id lets the client look before it sends the task again.
+        log.warning("task %s sent but not confirmed: %s", error.task_id, type(error.__cause__).__name__)
+        return json_error(
+            503,
+            "task queue did not confirm the task; it may still run: check its status before retrying",
+            {"task_id": error.task_id},
+            Retry_After="5",
+        )
     except PUBLISH_ERRORS as error:
         log.warning("task not accepted, broker unavailable: %s", type(error).__name__)
         return json_error(503, "task queue unavailable, nothing was enqueued; retry later", Retry_After="5")

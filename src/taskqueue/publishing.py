@@ -18,6 +18,16 @@ from kombu.utils.uuid import uuid
 PUBLISH_ERRORS = (BrokerError, AMQPError, ConnectionError, TimeoutError, OSError)
 
 
+class UnconfirmedPublish(BrokerError):
+    """The message was handed to a broker connection, but RabbitMQ did not confirm it. It may
+    still be queued: a broker under a memory or disk alarm stops reading its connections and
+    takes what they sent once the alarm clears, and a node cut off may have taken it."""
+
+    def __init__(self, task_id):
+        super().__init__(f"task {task_id} was sent but not confirmed")
+        self.task_id = task_id
+
+
 class BoundedConfirmAMQP(AMQP):
     """Every task publish waits at most task_publish_confirm_timeout seconds for RabbitMQ's
     confirm. Celery passes no such bound by default, and a broker connection's transport
@@ -179,14 +189,17 @@ def publish(task, args):
 
     producer = _thread.producer(app)
     connection = producer.connection
+    sent = False
 
     def send():
+        nonlocal sent
         channel = producer.channel
         if hash(queue) not in connection.declared_entities:  # kombu's record, emptied on reconnect
             _set_up(connection, channel, queue, plan["confirm_timeout"])
         message = channel.prepare_message(
             payload, plan["priority"], content_type, content_encoding, headers, properties
         )
+        sent = True  # from here on RabbitMQ may have the message, confirmed or not
         channel.basic_publish(
             message, exchange=exchange, routing_key=routing_key, confirm_timeout=plan["confirm_timeout"]
         )
@@ -195,8 +208,10 @@ def publish(task, args):
     # the policy allows; then the error reaches the caller (a 503).
     try:
         connection.ensure(producer, send, **plan["retry_policy"])()
-    except BaseException:
+    except BaseException as error:
         _thread.discard(app)
+        if sent and isinstance(error, PUBLISH_ERRORS):
+            raise UnconfirmedPublish(task_id) from error
         raise
     after_task_publish.send(sender=name, body=body, exchange=exchange, routing_key=routing_key)
     return task_id

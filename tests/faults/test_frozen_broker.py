@@ -57,3 +57,36 @@ def test_the_thread_that_got_the_error_publishes_again_once_rabbitmq_answers(sta
         os.kill(pid, signal.SIGCONT)
     task_id = publish(create_task, (0,))
     assert stack.wait_final(task_id)["task_status"] == "SUCCESS"  # taken, and run by the stack's worker
+
+
+def rabbitmqctl(*args):
+    return subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True, check=True, timeout=60).stdout
+
+
+def configured_memory_watermark():
+    """The relative watermark deploy/rabbitmq/rabbitmq.conf gives the node, to put back."""
+    conf = os.path.join(os.path.dirname(__file__), "..", "..", "deploy", "rabbitmq", "rabbitmq.conf")
+    with open(conf) as lines:
+        for line in lines:
+            name, _, value = line.partition("=")
+            if name.strip() == "vm_memory_high_watermark.relative":
+                return value.strip()
+    raise AssertionError(f"no vm_memory_high_watermark.relative in {conf}")
+
+
+def test_a_memory_alarm_gets_a_503_that_names_the_task_it_may_still_run(stack):
+    """Under a memory alarm RabbitMQ stops reading from publishing connections: the publish is
+    never confirmed, yet RabbitMQ takes it once the alarm clears. The 503 must say so and give
+    the task's id, and that task must then run (not "nothing was enqueued")."""
+    requests.post(stack.url + "/tasks/", json={"type": 0}, timeout=30).raise_for_status()
+    watermark = configured_memory_watermark()
+    rabbitmqctl("set_vm_memory_high_watermark", "absolute", "1")
+    try:
+        wait_until(lambda: "memory" in rabbitmqctl("eval", "rabbit_alarm:get_alarms()."), 30, 0.5, "the memory alarm")
+        response = requests.post(stack.url + "/tasks/", json={"type": 0}, timeout=CLIENT_TIMEOUT)
+    finally:
+        rabbitmqctl("set_vm_memory_high_watermark", watermark)
+    assert response.status_code == 503, f"{response.status_code}: {response.text[:200]}"
+    body = response.json()
+    assert "may still run" in body["error"]
+    assert stack.wait_final(body["task_id"])["task_status"] == "SUCCESS"

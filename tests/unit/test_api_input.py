@@ -7,6 +7,7 @@ import pytest
 from amqp.exceptions import RecoverableConnectionError
 from kombu.exceptions import OperationalError
 
+from taskqueue.publishing import UnconfirmedPublish
 from workflow.tasks import create_task
 
 TASK_ID = "d3b07384-d9a0-4c1b-9f5e-0d2f3c4b5a69"
@@ -108,6 +109,18 @@ def test_broker_down_is_a_clear_503(client, error):
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
     assert "nothing was enqueued" in response.json()["error"]
+
+
+def test_a_task_sent_but_not_confirmed_is_a_503_that_names_it(client):
+    """RabbitMQ may still queue it (a memory alarm that clears): the answer must not say that
+    nothing was enqueued, and gives the id to look up before sending the task again."""
+    with patch("workflow.views.publish", side_effect=UnconfirmedPublish(TASK_ID)):
+        response = client.post("/tasks/", {"type": "1"})
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    body = response.json()
+    assert body["task_id"] == TASK_ID
+    assert "may still run" in body["error"] and "nothing was enqueued" not in body["error"]
 
 
 @pytest.mark.django_db
