@@ -93,8 +93,8 @@ class _ThreadPublisher(threading.local):
     """Each thread's own producer, on its own broker connection, per Celery app.
 
     Celery's producer pool, which delay() uses, takes a producer and a connection out and puts
-    them back on every publish: locks, a channel revived and a settings lookup, about 7% of a
-    web process's CPU under load (docs/performance.md). A gunicorn thread publishes one task at
+    them back on every publish: locks, a channel revived and a settings lookup, about 7% of the
+    web's GIL time under load (docs/performance.md). A gunicorn thread publishes one task at
     a time, so it keeps its own: as many connections as threads (the pool allowed
     CELERY_BROKER_POOL_LIMIT per process). Created after gunicorn forks, on first use."""
 

@@ -4,6 +4,7 @@ also what a web process sees when its broker node is cut off after it took a pub
 POST /tasks/ then answers 503 within the publish's bounds (taskqueue/publishing.py), not a
 request hung until a proxy gives up, and tasks are accepted again once RabbitMQ answers."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -15,25 +16,26 @@ from taskqueue.publishing import PUBLISH_ERRORS, publish
 from tests.support.stack import wait_until
 from workflow.tasks import create_task
 
-WARM_UP_POSTS = 30  # every gunicorn process holds a pooled broker connection afterwards
+WARM_UP_POSTS = 30  # gunicorn's processes and threads hold their broker connections afterwards
 CLIENT_TIMEOUT = 60  # far above the publish's bounds, below nothing that could answer for it
 
 
-def rabbitmq_pid():
-    out = subprocess.run(["rabbitmqctl", "-q", "eval", "os:getpid()."], capture_output=True, text=True, check=True,
-                         timeout=60).stdout  # fmt: skip
-    return int(out.strip().strip('"'))
+@contextlib.contextmanager
+def frozen_rabbitmq():
+    """RabbitMQ's process stopped (SIGSTOP) for the block, and thawed whatever happens in it."""
+    pid = int(rabbitmqctl("eval", "os:getpid().").strip().strip('"'))
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
 
 
 def test_a_frozen_broker_gets_a_503_not_a_hung_request(stack):
     for _ in range(WARM_UP_POSTS):
         requests.post(stack.url + "/tasks/", json={"type": 0}, timeout=30).raise_for_status()
-    pid = rabbitmq_pid()
-    os.kill(pid, signal.SIGSTOP)
-    try:
+    with frozen_rabbitmq():
         response = requests.post(stack.url + "/tasks/", json={"type": 0}, timeout=CLIENT_TIMEOUT)
-    finally:
-        os.kill(pid, signal.SIGCONT)
     assert response.status_code == 503, f"{response.status_code}: {response.text[:200]}"
     assert response.headers["Content-Type"] == "application/json"
 
@@ -48,13 +50,8 @@ def test_the_thread_that_got_the_error_publishes_again_once_rabbitmq_answers(sta
     leaves that producer without a channel: the same thread must still publish once RabbitMQ
     answers, not fail on every later request (here the test's own thread publishes)."""
     publish(create_task, (0,))
-    pid = rabbitmq_pid()
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        with pytest.raises(PUBLISH_ERRORS):
-            publish(create_task, (0,))
-    finally:
-        os.kill(pid, signal.SIGCONT)
+    with frozen_rabbitmq(), pytest.raises(PUBLISH_ERRORS):
+        publish(create_task, (0,))
     task_id = publish(create_task, (0,))
     assert stack.wait_final(task_id)["task_status"] == "SUCCESS"  # taken, and run by the stack's worker
 
