@@ -27,9 +27,12 @@ def _part(cmdline):
 
 def snapshot(children="bench"):
     """{pid: (part, cpu seconds)} for every process now. Key 0 holds the CPU time of this
-    process's children that already ended (wrk, the e2e child), which /proc no longer shows."""
+    process's children that already ended (wrk, the e2e child), which /proc no longer shows.
+    A worker's pool processes (their parent is a worker too) are a part of their own: they
+    run the tasks and write the results, the parent receives, dispatches, acks and sends events."""
     reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
     found = {0: (children, reaped.ru_utime + reaped.ru_stime)}
+    parents = {}
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
@@ -39,6 +42,10 @@ def snapshot(children="bench"):
         except OSError:
             continue  # it ended meanwhile
         found[int(proc.name)] = (_part(cmdline), (int(fields[11]) + int(fields[12])) / TICKS)
+        parents[int(proc.name)] = int(fields[1])
+    for pid, (part, spent) in found.items():
+        if part == "celery worker" and found.get(parents.get(pid), ("",))[0] == "celery worker":
+            found[pid] = ("celery worker pool", spent)
     return found
 
 
@@ -51,3 +58,12 @@ def usage(before, after, seconds):
     return {
         part: round(100 * spent / seconds) for part, spent in sorted(totals.items(), key=lambda kv: -kv[1]) if spent > 0
     }
+
+
+def ms_per_item(before, after, items):
+    """CPU milliseconds per item (a task) of each part between two snapshots, and their total."""
+    spent = {}
+    for pid, (part, cpu) in after.items():
+        spent[part] = spent.get(part, 0.0) + cpu - before.get(pid, (part, 0.0))[1]
+    per_item = {part: round(1000 * s / items, 3) for part, s in sorted(spent.items(), key=lambda kv: -kv[1]) if s > 0}
+    return {**per_item, "total": round(sum(per_item.values()), 3)}

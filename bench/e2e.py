@@ -17,6 +17,8 @@ import time
 
 import django
 
+from . import cpu
+
 POLL_SECONDS = 0.1
 # Set (by bench/table_growth.py) to measure against a full results table: the rounds then
 # keep the rows already there instead of starting from an empty table.
@@ -100,8 +102,11 @@ def run(n, threads, rounds):
     def measured_round():
         if not KEEP_RESULTS:
             cursor.execute("TRUNCATE django_celery_results_taskresult")
+        before = cpu.snapshot()
         submitted = submit(create_task, n, threads)
         wait_for(lambda: finished(submitted), max(60, n / 20), f"{n} tasks to finish")
+        # This round alone (no warm-up), both stacks: the idle one adds its background.
+        cpu_ms_per_task = cpu.ms_per_item(before, cpu.snapshot(), n)
         done = done_times(submitted)
         first_submit, last_submit = min(submitted.values()), max(submitted.values())
         latencies_ms = [(done[i] - submitted[i]) * 1000 for i in submitted]
@@ -113,6 +118,7 @@ def run(n, threads, rounds):
             "latency_p50_ms": round(percentile(latencies_ms, 0.50), 1),
             "latency_p99_ms": round(percentile(latencies_ms, 0.99), 1),
             "latency_mean_ms": round(statistics.fmean(latencies_ms), 1),
+            "cpu_ms_per_task": cpu_ms_per_task,
         }
 
     # Rounds, and the median one reported: this shared machine has slow moments of seconds.

@@ -55,6 +55,33 @@ def baseline_spread(results):
     )
 
 
+CPU_PARTS = ["celery worker", "celery worker pool", "postgresql", "rabbitmq", "flower", "bench"]
+
+
+def cpu_per_task(results):
+    """CPU ms per task of each part of the stack, in each variant's median round and in its
+    baseline's: where a variant's extra cost goes (runs before this table existed lack it)."""
+    runs = [
+        (name, run["cpu_ms_per_task"])
+        for e2e in results["e2e"]
+        for name, run in ((e2e["variant"], e2e), (f"baseline, in turns with {e2e['variant']}", e2e["baseline"]))
+        if "cpu_ms_per_task" in run
+    ]
+    if not runs:
+        return []
+    lines = [
+        "**CPU per task** (ms, summed over the processes of each part during the round; both stacks counted)",
+        "",
+        "| round | " + " | ".join(CPU_PARTS) + " | other | total |",
+        "|---|" + "--:|" * (len(CPU_PARTS) + 2),
+    ]
+    for name, parts in runs:
+        other = parts["total"] - sum(parts.get(part, 0.0) for part in CPU_PARTS)
+        figures = [f"{parts.get(part, 0.0):.3f}" for part in CPU_PARTS] + [f"{other:.3f}", f"{parts['total']:.3f}"]
+        lines.append(f"| {name} | " + " | ".join(figures) + " |")
+    return [*lines, ""]
+
+
 def markdown(results):
     m = results["machine"]
     v = m["versions"]
@@ -98,6 +125,7 @@ def markdown(results):
                 f"| {', '.join(f'{r:.0f}' for r in run['rounds_tasks_per_s'])} |"
             )
         lines += ["", baseline_spread(results), ""]
+        lines += cpu_per_task(results)
     rows = targets(results)
     if rows:
         lines += ["**Targets**", "", "| target | measured | met |", "|---|--:|---|"]
