@@ -49,21 +49,21 @@ def snapshot(children="bench"):
     return found
 
 
-def usage(before, after, seconds):
-    """% of one core per part between two snapshots (processes born meanwhile count fully)."""
+def _spent(before, after):
+    """CPU seconds per part between two snapshots, largest first (processes born meanwhile
+    count fully); parts that spent nothing are left out."""
     totals = {}
     for pid, (part, cpu) in after.items():
-        spent = cpu - before.get(pid, (part, 0.0))[1]
-        totals[part] = totals.get(part, 0.0) + spent
-    return {
-        part: round(100 * spent / seconds) for part, spent in sorted(totals.items(), key=lambda kv: -kv[1]) if spent > 0
-    }
+        totals[part] = totals.get(part, 0.0) + cpu - before.get(pid, (part, 0.0))[1]
+    return {part: spent for part, spent in sorted(totals.items(), key=lambda kv: -kv[1]) if spent > 0}
+
+
+def usage(before, after, seconds):
+    """% of one core per part between two snapshots."""
+    return {part: round(100 * spent / seconds) for part, spent in _spent(before, after).items()}
 
 
 def ms_per_item(before, after, items):
     """CPU milliseconds per item (a task) of each part between two snapshots, and their total."""
-    spent = {}
-    for pid, (part, cpu) in after.items():
-        spent[part] = spent.get(part, 0.0) + cpu - before.get(pid, (part, 0.0))[1]
-    per_item = {part: round(1000 * s / items, 3) for part, s in sorted(spent.items(), key=lambda kv: -kv[1]) if s > 0}
+    per_item = {part: round(1000 * spent / items, 3) for part, spent in _spent(before, after).items()}
     return {**per_item, "total": round(sum(per_item.values()), 3)}
