@@ -1,6 +1,7 @@
 """A real browser (Debian's Chromium) clicks Short and sees SUCCESS in the table."""
 
 import json
+import time
 
 import pytest
 from selenium.webdriver.common.by import By
@@ -21,7 +22,9 @@ def test_click_short_until_success(stack, browser):
     artifacts = stack.run_dir / "artifacts"
     artifacts.mkdir(exist_ok=True)
     task_id, rows = click_short_until_success(browser, stack.url, artifacts / "short-task-success.png")
-    # One row per status request nginx served, and none after SUCCESS.
+    # One row per status request nginx served, and none after SUCCESS. nginx writes its access
+    # lines at most 1 s late (buffered): read them once that second has passed.
+    time.sleep(1.5)
     polls = (stack.run_dir / "log" / "nginx.log").read_text().count(f"GET /tasks/{task_id}/ ")
     assert polls == len(rows)
 

@@ -161,7 +161,7 @@ def test_nginx_json_access_lines_are_json_objects_with_the_request_id():
     line = json.loads(re.sub(r"\$\w+", "1", line_format))
     assert {"time", "level", "logger", "message", "request_id", "status"} <= line.keys()
     assert '"request_id":"$app_request_id"' in line_format  # the id traced to the web and the tasks
-    assert "access_log ${NGINX_ACCESS_LOG} ${NGINX_LOG_FORMAT};" in template
+    assert "access_log ${NGINX_ACCESS_LOG} ${NGINX_LOG_FORMAT} buffer=64k flush=1s;" in template
 
 
 def test_gunicorns_master_imports_no_app_code_for_json():
