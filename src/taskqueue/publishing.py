@@ -8,6 +8,7 @@ from amqp.exceptions import AMQPError
 from celery.app.amqp import AMQP
 from celery.signals import after_task_publish, before_task_publish
 from celery.utils.nodenames import anon_nodename
+from celery.utils.saferepr import saferepr
 from kombu.common import maybe_declare
 from kombu.entity import maybe_delivery_mode
 from kombu.exceptions import OperationalError as BrokerError
@@ -83,6 +84,11 @@ def _plan(app, task_name):
             "expires": task.expires,
             "ignore_result": task.ignore_result,
         },
+        # How Celery abbreviates the arguments in the message's argsrepr header. It reads
+        # task_repr_maxlevels on every call when not given the repr: about 10 us, most of
+        # as_task_v2's time.
+        "argsrepr_maxsize": app.amqp.argsrepr_maxsize,
+        "repr_maxlevels": conf.task_repr_maxlevels,
         "retry_policy": conf.task_publish_retry_policy,
         "confirm_timeout": conf.task_publish_confirm_timeout,
         "send_sent_event": conf.task_send_sent_event,
@@ -170,6 +176,7 @@ def publish(task, args):
         args,
         {},
         reply_to=app.thread_oid,
+        argsrepr=saferepr(args, plan["argsrepr_maxsize"], maxlevels=plan["repr_maxlevels"]),
         kwargsrepr="{}",
         origin=_thread.origin,
         **plan["message_options"],

@@ -86,6 +86,21 @@ def test_the_lean_publish_sends_what_delay_sends(queue_name):
     assert lean_message.delivery_info["exchange"] == queue_name
 
 
+@pytest.mark.parametrize("args", [("x" * 2000,), ([[[[["deep"]]]]],)], ids=["long", "nested"])
+def test_the_lean_publish_abbreviates_arguments_as_delay_does(queue_name, args):
+    """argsrepr, the arguments as Flower and the results table show them, cut at Celery's
+    length and depth limits (read once per task by publish, on every call by Celery)."""
+    app, task = app_routed_to(queue_name)
+    try:
+        task.delay(*args)
+        publish(task, args)
+    finally:
+        app.close()
+    by_celery, by_publish = (message.headers["argsrepr"] for message in take_messages(queue_name, 2))
+    assert by_publish == by_celery
+    assert len(by_celery) < len(repr(args)) or "..." in by_celery  # the limit applied
+
+
 STOCK_WORKER_APP = """
 import json, os, sys
 from celery import Celery
