@@ -6,6 +6,7 @@ import os
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 from kombu import Connection
@@ -38,6 +39,7 @@ class Stack:
         started = time.monotonic()
         self._run("deploy/native/up")
         self.startup_seconds = round(time.monotonic() - started, 1)
+        self.check_queue_type()
         return self
 
     def __exit__(self, *exc):
@@ -59,6 +61,17 @@ class Stack:
     def delete_queue(self):
         with self._broker() as connection:
             connection.default_channel.queue_delete(settings.TASK_QUEUE)
+
+    def check_queue_type(self):
+        """The queue the workers declared is of the variant's type: a setting that reached the
+        stack from elsewhere (an old .env) once made the project variant a classic queue."""
+        vhost = unquote(urlsplit(self.env["CELERY_BROKER_URL"]).path[1:])
+        listed = self._run("rabbitmqctl", "-q", "list_queues", "-p", vhost, "--no-table-headers", "name", "type")
+        types = dict(line.split("\t")[:2] for line in listed.splitlines() if "\t" in line)
+        declared, expected = types.get(settings.TASK_QUEUE), self.env["CELERY_QUEUE_TYPE"]
+        if declared != expected:
+            raise RuntimeError(f"queue {settings.TASK_QUEUE} on vhost {vhost} is {declared}, not {expected}")
+        self.queue_type = expected
 
     def purge_queue(self):
         with self._broker() as connection:

@@ -6,7 +6,7 @@ export APP_ROOT
 ENV_FILE=${ENV_FILE:-$APP_ROOT/.env}
 export ENV_FILE
 
-die() { printf '%s: error: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/env-file.sh"  # die, load_env_file
 say() { printf '==> %s\n' "$*" >&2; }
 
 # Settings whose one default is their line in .env.example (every env file is made from it):
@@ -18,28 +18,6 @@ require_settings() {
   done
 }
 
-# The one reader of env files in the project (Django reads only its environment). Plain
-# KEY=value lines: systemd's EnvironmentFile= and compose's env_file read the same file, and
-# they treat quotes, backslashes, $, # and spaces each their own way, so a value holding one
-# is refused here (install, upgrade and every deploy/bin script load the file through this)
-# instead of meaning something else under systemd or compose.
-# A variable already set in the environment keeps its value.
-load_env_file() {
-  local file=$1 line key value number=0
-  [ -f "$file" ] || return 0
-  [ -r "$file" ] || die "$file exists but this user ($(id -un)) cannot read it"
-  while IFS= read -r line || [ -n "$line" ]; do
-    number=$((number + 1))
-    case "$line" in '' | '#'*) continue ;; esac
-    key=${line%%=*}
-    value=${line#*=}
-    [[ $line == *=* && $key =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] ||
-      die "$file:$number: not a KEY=value line"
-    [[ $value =~ [[:space:]\'\"\`\\\$#] ]] &&
-      die "$file:$number: $key's value holds a quote, space, backslash, \$ or #, which systemd and compose read differently; write it plain (no quotes)"
-    [ -n "${!key+set}" ] || export "$key=$value"
-  done <"$file"
-}
 load_env_file "$ENV_FILE"
 
 # The virtual environment built from requirements/*.lock (.venv here, /opt/venv in the image).
