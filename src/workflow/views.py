@@ -1,6 +1,7 @@
 from celery.result import AsyncResult
 from django.http import JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
@@ -23,7 +24,11 @@ def run_task(request):
         task_type = task_type_from(request)
     except BadRequest as error:
         return json_error(400, str(error))
-    return enqueue_or_503(lambda: publish(create_task, (task_type,)))
+    return enqueue_or_503(lambda: publish(create_task, (task_type,)), status_url)
+
+
+def status_url(task_id):
+    return reverse("get_status", args=[task_id])
 
 
 @json_only_methods("GET")

@@ -42,6 +42,15 @@ def test_form_post_like_curl(stack):
     assert stack.wait_final(response.json()["task_id"])["task_status"] == "SUCCESS"
 
 
+def test_the_202_points_to_the_tasks_status(stack):
+    response = stack.post("/tasks/", json={"type": 0})
+    assert response.status_code == 202
+    task_id = response.json()["task_id"]
+    assert response.headers["Location"] == f"/tasks/{task_id}/"
+    stack.wait_final(task_id)
+    assert stack.get(response.headers["Location"]).json()["task_status"] == "SUCCESS"
+
+
 @pytest.mark.parametrize(
     "kwargs,status",
     [
