@@ -24,8 +24,9 @@ NAIVE = {
     "CELERY_CONFIRM_PUBLISH": "false",
 }
 
-# Nothing durable: a transient classic queue, transient messages, no confirms.
-TRANSIENT = {"CELERY_QUEUE_DURABLE": "false", "CELERY_CONFIRM_PUBLISH": "false"}
+# Nothing durable: a transient classic queue, transient messages, no confirms (the type named:
+# the settings refuse a transient quorum queue).
+TRANSIENT = {"CELERY_QUEUE_TYPE": "classic", "CELERY_QUEUE_DURABLE": "false", "CELERY_CONFIRM_PUBLISH": "false"}
 
 ALL = [
     Variant("project", "project settings (confirms, quorum queue)", enqueue=(1, 8, 32, 64), http_ceiling=True),
