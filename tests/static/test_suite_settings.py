@@ -32,3 +32,17 @@ def test_the_caller_wins_then_the_suites_file_then_env(tmp_path):
     result = subprocess.run(["bash", "-c", script], env=environment, capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["quorum", "9", "3"]
+
+
+def test_make_env_names_what_an_older_env_file_still_sets(tmp_path):
+    example, target = tmp_path / "example", tmp_path / "env"
+    example.write_text("# comment\nDATABASE_URL=change-me-x\nLOG_LEVEL=info\n")
+    kept = "DATABASE_URL=postgres://a\nLOG_LEVEL=info\nCELERY_QUEUE_TYPE=classic\n"
+    target.write_text(kept)
+    command = [REPO / "deploy/native/make-env", "--plain-http", example, target]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert "CELERY_QUEUE_TYPE" in result.stderr and "LOG_LEVEL" not in result.stderr, result.stderr
+    assert target.read_text() == kept  # warned about, never changed
+    target.write_text("DATABASE_URL=postgres://a\n")
+    assert subprocess.run(command, capture_output=True, text=True, timeout=30).stderr == ""
