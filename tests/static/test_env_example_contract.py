@@ -232,7 +232,7 @@ def test_the_configuration_reference_lists_every_setting_with_its_default(env_ex
 
 
 def load_with_common_sh(path: Path) -> subprocess.CompletedProcess:
-    """deploy/lib/common.sh's load_env_file, the project's one reader of env files."""
+    """load_env_file (deploy/lib/env-file.sh, sourced by common.sh), the project's one reader of env files."""
     # common.sh's own defaults (RUN_DIR, ...) are unset first: they would win over the file.
     script = f"""source {REPO}/deploy/lib/common.sh
         unset $(grep -o '^[A-Za-z_][A-Za-z0-9_]*=' "$1" | tr -d =)
