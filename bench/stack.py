@@ -71,7 +71,6 @@ class Stack:
         declared, expected = types.get(settings.TASK_QUEUE), self.env["CELERY_QUEUE_TYPE"]
         if declared != expected:
             raise RuntimeError(f"queue {settings.TASK_QUEUE} on vhost {vhost} is {declared}, not {expected}")
-        self.queue_type = expected
 
     def purge_queue(self):
         with self._broker() as connection:

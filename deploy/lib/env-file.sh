@@ -1,5 +1,8 @@
 # Sourced by common.sh, and by the suites (tests/run, bench/run, bench/tune) before it: they
-# load their own settings file first, so that it wins over .env (see load_env_file).
+# load their own settings file first. Since load_env_file keeps what is already set, the
+# caller's environment wins, then the suite's file, then .env. An .env written by an older
+# release may still set a suite's setting (CELERY_QUEUE_TYPE=classic was once a production
+# setting, and made the bench's project variant measure a classic queue).
 
 die() { printf '%s: error: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
 
